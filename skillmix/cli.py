@@ -1,0 +1,213 @@
+"""The `skillmix` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from skillmix.catalog import Catalog, file_kind, load_skills, load_topics, naming_conflicts
+from skillmix.errors import SkillmixError
+from skillmix.plan import RunPlan, prepare
+from skillmix.report import export_csv, load_results, print_report, results_frame
+from skillmix.runner import Runner, RunStats
+from skillmix.sampler import CommonSkills, sample_items
+from skillmix.store import RunStore
+from skillmix.student import turn1_messages
+
+app = typer.Typer(
+    help="Skill-Mix: measure how well language models combine skills.", no_args_is_help=True
+)
+catalog_app = typer.Typer(help="Inspect and check skill and topic catalogs.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+console = Console(soft_wrap=True)
+errors = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input ends the command with one line and exit code 2, never a traceback."""
+    try:
+        yield
+    except (SkillmixError, FileNotFoundError) as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _stats_text(stats: RunStats) -> str:
+    return (
+        f"in flight {stats.in_flight} · calls {stats.calls} (stored {stats.cached}) · "
+        f"re-asks {stats.retries} · unscored {stats.unscored} · failed {stats.failed} · "
+        f"tokens {stats.tokens}"
+    )
+
+
+async def _run_with_progress(runner: Runner, quiet: bool) -> RunStats:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+    with Progress(*columns, console=errors, disable=quiet, transient=False) as progress:
+        task = progress.add_task("generations", total=None, stats="")
+
+        async def refresh() -> None:
+            while True:
+                progress.update(
+                    task,
+                    total=runner.stats.total,
+                    completed=runner.stats.done,
+                    stats=_stats_text(runner.stats),
+                )
+                await asyncio.sleep(0.2)
+
+        ticker = asyncio.create_task(refresh())
+        try:
+            return await runner.run()
+        finally:
+            ticker.cancel()
+            progress.update(
+                task,
+                total=runner.stats.total,
+                completed=runner.stats.done,
+                stats=_stats_text(runner.stats),
+            )
+
+
+def _dry_run(plan: RunPlan) -> None:
+    config = plan.config
+    per_student = len(plan.items) * config.generations
+    console.print(
+        f"[bold]{config.name}[/bold]: {len(plan.items)} items (k={config.k}, "
+        f"{config.items_per_k} per k, seed {config.seed}) -> {config.output_dir}"
+    )
+    for student in config.students:
+        console.print(
+            f"  student {student.label}: {2 * per_student} calls "
+            f"({per_student} conversations x 2 turns)"
+        )
+    gradings = len(config.students) * per_student * config.gradings
+    console.print(
+        f"  grader {config.grader.label}: up to {gradings} calls "
+        f"(+ up to {config.grader_retries} re-asks each for unparseable replies)"
+    )
+    first = turn1_messages(
+        plan.items[0], plan.catalog, plan.prompts, config.students[0].system_prompt
+    )
+    console.print(f"\nFirst request ({plan.items[0].item_id}, turn 1):", style="bold")
+    for message in first:
+        console.print(f"[{message['role']}]\n{message['content']}", markup=False, highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the calls it would make; run nothing.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run (or resume) a Skill-Mix evaluation, then print the report and write leaderboard.csv."""
+    with user_errors():
+        plan = prepare(config)
+        if dry_run:
+            _dry_run(plan)
+            return
+        store = RunStore(plan.config.output_dir)
+        store.set_meta("config", plan.config.model_dump_json())
+        store.set_meta("catalog_hash", plan.catalog.content_hash)
+        store.set_meta("prompt_hash", plan.prompts.content_hash)
+        store.put_items(plan.items)
+        runner = Runner(plan, store)
+        try:
+            asyncio.run(_run_with_progress(runner, quiet))
+        except KeyboardInterrupt:
+            errors.print(
+                "interrupted: everything finished is stored; rerun the same command to resume"
+            )
+            raise typer.Exit(130) from None
+        finally:
+            store.close()
+        report_command(plan.config.output_dir)
+
+
+@app.command("report")
+def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Print the model x k table (mean ± standard error, with unscored and failed counts)."""
+    with user_errors():
+        store = RunStore.open_existing(run_dir)
+        try:
+            results = load_results(store)
+        finally:
+            store.close()
+        print_report(results, console)
+        out = run_dir / "leaderboard.csv"
+        results_frame(results).to_csv(out, index=False, float_format="%.6g")
+        console.print(f"leaderboard: {out}")
+
+
+@app.command("export")
+def export_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One or more run directories.")],
+    csv: Annotated[Path, typer.Option("--csv", help="Where to write the leaderboard CSV.")],
+) -> None:
+    """Write one CSV row per model x k x metric for the given runs."""
+    with user_errors():
+        frame = export_csv(run_dirs, csv)
+        console.print(f"{len(frame)} rows -> {csv}")
+
+
+@app.command("sample")
+def sample_command(
+    k: Annotated[int, typer.Option("--k", min=1, help="Skills per item.")] = 2,
+    n: Annotated[int, typer.Option("-n", min=1, help="Number of items.")] = 5,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    skills: Annotated[Path, typer.Option(help="Skills catalog.")] = Path("data/skills.yaml"),
+    topics: Annotated[Path, typer.Option(help="Topics catalog.")] = Path("data/topics.yaml"),
+    common: Annotated[
+        CommonSkills, typer.Option(help="Where common skills are excluded.")
+    ] = CommonSkills.SCORING,
+) -> None:
+    """Print the items a run with this seed would use."""
+    with user_errors():
+        catalog = Catalog(load_skills(skills), load_topics(topics))
+        if k > len(catalog.skills):
+            raise SkillmixError(
+                f"k={k} is larger than the {len(catalog.skills)} skills", field="--k"
+            )
+        for item in sample_items(catalog, seed=seed, ks=[k], items_per_k=n, common=common):
+            flag = "  [common]" if item.has_common_skill else ""
+            console.print(
+                f"{item.item_id}  {item.topic}: {', '.join(item.skills)}{flag}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@catalog_app.command("validate")
+def catalog_validate(
+    files: Annotated[list[Path], typer.Argument(help="Skills or topics YAML files.")],
+) -> None:
+    """Check catalog files; exits 2 with the file, line and field of the first problem."""
+    with user_errors():
+        for path in files:
+            if file_kind(path) == "topics":
+                console.print(f"{path}: {len(load_topics(path))} topics OK")
+                continue
+            skills = load_skills(path)
+            conflicts = naming_conflicts(skills)
+            if conflicts:
+                pairs = "; ".join(f"{a!r} inside {b!r}" for a, b in conflicts)
+                raise SkillmixError(
+                    f"skill base names contained in others (naming penalty would misfire): {pairs}",
+                    file=path,
+                )
+            console.print(f"{path}: {len(skills)} skills OK")

@@ -1,0 +1,140 @@
+"""Run configuration: YAML validated by pydantic.
+
+Relative paths resolve against the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from skillmix.errors import SkillmixError
+from skillmix.models import GenerationParams, split_model_string
+from skillmix.sampler import CommonSkills
+from skillmix.sentences import NamingPenalty, SentenceSplitter
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelEntry(Strict):
+    model: str  # backend prefix / model, e.g. llamacpp/smollm2
+    name: str | None = None  # label in reports; defaults to the model string
+    params: GenerationParams = GenerationParams()
+    system_prompt: str | None = None
+    max_concurrency: int | None = Field(default=None, gt=0)
+    base_url: str | None = None
+    options: dict[str, Any] = {}  # backend-specific (e.g. llama.cpp n_ctx, n_threads)
+
+    @field_validator("model")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        split_model_string(value)
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+
+class CatalogPaths(Strict):
+    skills: Path = Path("data/skills.yaml")
+    topics: Path = Path("data/topics.yaml")
+
+
+class PromptPaths(Strict):
+    """Other template files. `student` may name the official two-turn JSON prompt list."""
+
+    student: Path | None = None
+    student_turn1: Path | None = None
+    student_turn2: Path | None = None
+    grader: Path | None = None
+    reply_format: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_student_source(self) -> PromptPaths:
+        if self.student and (self.student_turn1 or self.student_turn2):
+            raise ValueError("give either student or student_turn1/student_turn2, not both")
+        return self
+
+
+class RunConfig(Strict):
+    name: str
+    output_dir: Path
+    catalog: CatalogPaths = CatalogPaths()
+    prompts: PromptPaths = PromptPaths()
+    seed: int = 0
+    k: list[int] = Field(min_length=1)
+    items_per_k: int = Field(gt=0)
+    generations: int = Field(default=1, gt=0)
+    gradings: int = Field(default=1, gt=0)
+    students: list[ModelEntry] = Field(min_length=1)
+    grader: ModelEntry
+    common_skills: CommonSkills = CommonSkills.SCORING
+    sentence_splitter: SentenceSplitter = SentenceSplitter.OFFICIAL
+    naming_penalty: NamingPenalty = NamingPenalty.SUBSTRING
+    grader_retries: int = Field(default=2, ge=0)  # re-asks of an unparseable grader reply
+    structured_grading: bool | None = None  # None: wherever the grader's backend supports it
+
+    @field_validator("k")
+    @classmethod
+    def _positive_unique(cls, value: list[int]) -> list[int]:
+        if any(k < 1 for k in value):
+            raise ValueError("every k must be at least 1")
+        if len(set(value)) != len(value):
+            raise ValueError("k values must be unique")
+        return value
+
+    @field_validator("students")
+    @classmethod
+    def _unique_labels(cls, value: list[ModelEntry]) -> list[ModelEntry]:
+        labels = [s.label for s in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError("two students share a label: give each a distinct `name`")
+        return value
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    message: str = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def parse_config(data: Any, source: Path | str) -> RunConfig:
+    if not isinstance(data, dict):
+        raise SkillmixError("expected a mapping of config keys", file=source)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise SkillmixError(
+            _message(error), file=source, field=_field_path(error["loc"]) or None
+        ) from None
+
+
+def load_config(path: Path) -> RunConfig:
+    if not path.is_file():
+        raise SkillmixError("config file not found", file=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark is not None else None
+        raise SkillmixError(
+            f"YAML syntax error: {getattr(exc, 'problem', exc)}", file=path, field=line
+        ) from None
+    return parse_config(data, path)

@@ -1,0 +1,139 @@
+"""Skill-Mix metrics: per graded generation, max over generations, mean and standard error per k."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from skillmix.grader import majority
+from skillmix.sampler import Item
+from skillmix.store import GenerationRecord, GradingRecord
+
+Points = dict[str, int]
+
+
+def _parts(points: Points) -> tuple[list[int], int]:
+    skills = [v for key, v in points.items() if key.startswith("skill:")]
+    others = points["topic"] + points["sense"] + points["sentences"]
+    return skills, others
+
+
+def full_marks(points: Points) -> float:
+    return float(all(v == 1 for v in points.values()))
+
+
+def all_skills(points: Points) -> float:
+    skills, others = _parts(points)
+    return float(all(skills) and others >= 2)
+
+
+def skill_fraction(points: Points) -> float:
+    skills, others = _parts(points)
+    return sum(skills) / len(skills) if others == 3 else 0.0
+
+
+METRICS: dict[str, Callable[[Points], float]] = {
+    "full_marks": full_marks,
+    "all_skills": all_skills,
+    "skill_fraction": skill_fraction,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One generation or item: its points, or why it has none ('unscored', 'failed', 'pending')."""
+
+    status: str
+    points: tuple[Points, ...] = ()  # one per scored generation (for items)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    student: str
+    k: int
+    metric: str
+    value: float
+    stderr: float
+    n: int
+    unscored: int
+    failed: int
+    pending: int
+
+
+def generation_outcome(gen: GenerationRecord | None, gradings: list[GradingRecord]) -> Outcome:
+    if gen is None:
+        return Outcome("pending")
+    if gen.status == "failed":
+        return Outcome("failed")
+    scored = [g.points for g in gradings if g.status == "scored" and g.points is not None]
+    if scored:
+        return Outcome("scored", (majority(scored),))
+    if not gradings:
+        return Outcome("pending")
+    return Outcome("unscored" if any(g.status == "unscored" for g in gradings) else "failed")
+
+
+def item_outcome(generations: list[Outcome]) -> Outcome:
+    scored = tuple(p for g in generations for p in g.points)
+    if scored:
+        return Outcome("scored", scored)
+    for status in ("pending", "unscored"):
+        if any(g.status == status for g in generations):
+            return Outcome(status)
+    return Outcome("failed")
+
+
+def stderr(values: list[float]) -> float:
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+
+
+def item_outcomes(
+    items: list[Item],
+    students: list[str],
+    grader: str,
+    generations: int,
+    gradings: int,
+    gen_records: list[GenerationRecord],
+    grading_records: list[GradingRecord],
+) -> dict[tuple[str, str], Outcome]:
+    gens = {(g.student, g.item_id, g.gen): g for g in gen_records}
+    grads: dict[tuple[str, str, int], list[GradingRecord]] = defaultdict(list)
+    for r in grading_records:
+        if r.grader == grader and r.grading < gradings:
+            grads[(r.student, r.item_id, r.gen)].append(r)
+    outcomes = {}
+    for student in students:
+        for item in items:
+            keys = [(student, item.item_id, g) for g in range(generations)]
+            outcomes[(student, item.item_id)] = item_outcome(
+                [generation_outcome(gens.get(key), grads[key]) for key in keys]
+            )
+    return outcomes
+
+
+def aggregate(
+    items: list[Item],
+    outcomes: dict[tuple[str, str], Outcome],
+    students: list[str],
+    *,
+    drop_common: bool,
+) -> list[MetricRow]:
+    rows = []
+    for student in students:
+        for k in sorted({i.k for i in items}):
+            scoped = [i for i in items if i.k == k and not (drop_common and i.has_common_skill)]
+            found = [outcomes[(student, i.item_id)] for i in scoped]
+            counts = {
+                s: sum(o.status == s for o in found) for s in ("unscored", "failed", "pending")
+            }
+            for name, metric in METRICS.items():
+                values = [max(metric(p) for p in o.points) for o in found if o.status == "scored"]
+                mean = float(np.mean(values)) if values else math.nan
+                rows.append(
+                    MetricRow(student, k, name, mean, stderr(values), len(values), **counts)
+                )
+    return rows

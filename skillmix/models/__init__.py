@@ -1,0 +1,63 @@
+"""Backends by model-string prefix: `llamacpp/smollm2`, later `openai/...`, `vllm/...`.
+
+A new backend is one new module here plus one line in BACKENDS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from skillmix.errors import SkillmixError
+from skillmix.models.base import (
+    ChatMessage,
+    GenerationParams,
+    ModelBackend,
+    ModelOutput,
+    ModelRequest,
+    Usage,
+)
+
+BACKENDS = {
+    "llamacpp": "skillmix.models.llamacpp:LlamaCppBackend",
+}
+
+__all__ = [
+    "BACKENDS",
+    "ChatMessage",
+    "GenerationParams",
+    "ModelBackend",
+    "ModelOutput",
+    "ModelRequest",
+    "Usage",
+    "create_backend",
+    "split_model_string",
+]
+
+
+def split_model_string(model: str) -> tuple[str, str]:
+    """'llamacpp/smollm2' -> ('llamacpp', 'smollm2'); unknown prefixes are bad input."""
+    prefix, _, name = model.partition("/")
+    if prefix not in BACKENDS or not name:
+        known = ", ".join(f"{p}/..." for p in BACKENDS)
+        raise ValueError(f"unknown model string {model!r} (known: {known})")
+    return prefix, name
+
+
+def backend_class(prefix: str) -> type[ModelBackend]:
+    module_name, _, class_name = BACKENDS[prefix].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SkillmixError(
+            f"backend '{prefix}' needs a package that is not installed: {exc.name}"
+        ) from None
+    cls: type[ModelBackend] = getattr(module, class_name)
+    return cls
+
+
+def create_backend(
+    model: str, options: dict[str, Any], base_url: str | None = None
+) -> ModelBackend:
+    prefix, name = split_model_string(model)
+    return backend_class(prefix)(name, options, base_url)

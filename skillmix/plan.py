@@ -1,0 +1,83 @@
+"""Everything a run needs, loaded and validated before the run store is touched."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from skillmix.catalog import Catalog, load_catalog
+from skillmix.config import ModelEntry, PromptPaths, RunConfig, load_config
+from skillmix.errors import SkillmixError
+from skillmix.models import ModelBackend, create_backend
+from skillmix.prompts import PromptSet, Template, builtin, load_template
+from skillmix.sampler import CommonSkills, Item, sample_items, skill_pool
+
+
+@dataclass
+class RunPlan:
+    config: RunConfig
+    source: Path
+    catalog: Catalog
+    items: list[Item]
+    prompts: PromptSet
+    student_backends: list[ModelBackend]  # aligned with config.students
+    grader_backend: ModelBackend  # entries with the same model and options share one backend
+
+
+def _template(path: Path | None, default: str, index: int = 0) -> Template:
+    return builtin(default) if path is None else load_template(path, index)
+
+
+def load_prompts(paths: PromptPaths) -> PromptSet:
+    turn1, turn2 = (
+        (paths.student, paths.student)
+        if paths.student
+        else (paths.student_turn1, paths.student_turn2)
+    )
+    return PromptSet(
+        student_turn1=_template(turn1, "student_turn1", 0),
+        student_turn2=_template(turn2, "student_turn2", 1 if paths.student else 0),
+        grader=_template(paths.grader, "grader"),
+        reply_table=_template(paths.reply_format, "reply_table"),
+        reply_json=builtin("reply_json"),
+    )
+
+
+def _backend_key(entry: ModelEntry) -> str:
+    return json.dumps([entry.model, entry.base_url, entry.options], sort_keys=True)
+
+
+def create_backends(entries: list[ModelEntry]) -> list[ModelBackend]:
+    shared: dict[str, ModelBackend] = {}
+    for entry in entries:
+        key = _backend_key(entry)
+        if key not in shared:
+            shared[key] = create_backend(entry.model, entry.options, entry.base_url)
+    return [shared[_backend_key(entry)] for entry in entries]
+
+
+def build_plan(config: RunConfig, source: Path) -> RunPlan:
+    catalog = load_catalog(config.catalog.skills, config.catalog.topics)
+    available = len(skill_pool(catalog, config.common_skills))
+    if max(config.k) > available:
+        which = "non-common " if config.common_skills is CommonSkills.SAMPLING else ""
+        raise SkillmixError(
+            f"k={max(config.k)} is larger than the {available} {which}skills in the catalog",
+            file=source,
+            field="k",
+        )
+    items = sample_items(
+        catalog,
+        seed=config.seed,
+        ks=config.k,
+        items_per_k=config.items_per_k,
+        common=config.common_skills,
+    )
+    prompts = load_prompts(config.prompts)
+    *students, grader = create_backends([*config.students, config.grader])
+    return RunPlan(config, source, catalog, items, prompts, students, grader)
+
+
+def prepare(config_path: Path) -> RunPlan:
+    return build_plan(load_config(config_path), config_path)

@@ -1,0 +1,188 @@
+"""The k+3 item rubric, and reading a grader's reply back onto it by criterion name.
+
+Rows are matched to rubric items by what they say, never by their position, so a
+reordered, missing or extra row cannot shift the points of the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from skillmix.catalog import base_name
+
+NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+)
+
+
+class Criterion(StrEnum):
+    SKILL = "skill"
+    TOPIC = "topic"
+    SENSE = "sense"
+    SENTENCES = "sentences"
+
+
+@dataclass(frozen=True)
+class RubricItem:
+    key: str  # stable id: "skill:<name>", "topic", "sense", "sentences"
+    kind: Criterion
+    text: str  # the wording shown to the grader
+    skill: str | None = None
+
+
+class UnparseableReply(ValueError):
+    """The reply cannot be mapped onto the rubric; the message says why."""
+
+
+def sentence_limit(k: int) -> int:
+    return max(1, k - 1)
+
+
+def sentences_in_words(n: int) -> str:
+    word = NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
+    return f"{word} sentence" if n == 1 else f"{word} sentences"
+
+
+def build_rubric(skills: tuple[str, ...], topic: str) -> list[RubricItem]:
+    limit = sentences_in_words(sentence_limit(len(skills)))
+    items = [
+        RubricItem(f"skill:{s}", Criterion.SKILL, f"Correctly illustrates {s}", s) for s in skills
+    ]
+    items.append(RubricItem("topic", Criterion.TOPIC, f"Pertains to {topic}"))
+    items.append(RubricItem("sense", Criterion.SENSE, "Text makes sense"))
+    items.append(RubricItem("sentences", Criterion.SENTENCES, f"At most {limit}"))
+    return items
+
+
+def _normalize(text: str) -> str:
+    text = re.sub(r"[*_`#]", "", text.lower())
+    text = re.sub(r"\(\s*", "(", re.sub(r"\s*\)", ")", text))
+    return " ".join(text.split()).strip(" :.-")
+
+
+GENERIC_HINTS = {
+    Criterion.TOPIC: ("pertains to", "pertain", "on topic", "relevan", "topic"),
+    Criterion.SENSE: ("makes sense", "make sense", "coheren", "sense"),
+    Criterion.SENTENCES: ("at most", "sentence"),
+}
+
+
+def match_criterion(label: str, rubric: list[RubricItem]) -> RubricItem | None:
+    """The rubric item a row label names, or None for a total row or an unrelated row."""
+    norm = _normalize(label)
+    if not norm or "total" in norm:
+        return None
+    for item in rubric:
+        if norm in (_normalize(item.text), _normalize(item.skill or "")):
+            return item
+    named = [i for i in rubric if i.skill and _normalize(base_name(i.skill)) in norm]
+    if named:
+        return max(named, key=lambda i: len(base_name(i.skill or "")))
+    for kind, hints in GENERIC_HINTS.items():
+        if any(hint in norm for hint in hints):
+            return next(i for i in rubric if i.kind is kind)
+    texts = [_normalize(i.text) for i in rubric]
+    close = difflib.get_close_matches(norm, texts, n=1, cutoff=0.75)
+    return rubric[texts.index(close[0])] if close else None
+
+
+def parse_point(cell: str) -> int | None:
+    """0 or 1 from a points cell: '1', '**1**', '1.0', '1/1', '0 points'. None if no number."""
+    match = re.search(r"(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?))?", cell)
+    if match is None:
+        return None
+    value = float(match.group(1))
+    if match.group(2) is not None and float(match.group(2)) > 0:
+        value /= float(match.group(2))
+    if value > 1:
+        raise UnparseableReply(f"point value {cell.strip()!r} is more than 1")
+    return 1 if value >= 1 else 0
+
+
+def _table_rows(reply: str) -> list[tuple[str, str]]:
+    rows = []
+    for line in reply.splitlines():
+        if line.count("|") < 2:
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = [c for c in cells if c]
+        if len(cells) >= 2 and not set("".join(cells)) <= set("-: "):
+            rows.append((cells[0], cells[-1]))
+    return rows
+
+
+POINT_EARNED = re.compile(
+    r"points?\s+earned(?:\s+for\s+(?P<label>[^:\n]+))?\s*:\s*(?P<value>[^\n]*)", re.I
+)
+
+
+def _point_earned_rows(reply: str, rubric: list[RubricItem]) -> list[tuple[str, str]]:
+    """'Point earned: 1' style: the label is 'for X' or the text since the previous point."""
+    rows, start = [], 0
+    for match in POINT_EARNED.finditer(reply):
+        label = match.group("label") or _first_named(reply[start : match.start()], rubric)
+        rows.append((label, match.group("value")))
+        start = match.end()
+    return rows
+
+
+def _first_named(segment: str, rubric: list[RubricItem]) -> str:
+    """The rubric wording mentioned earliest in a free-text segment (its heading, usually)."""
+    lowered = _normalize(segment)
+    found = []
+    for item in rubric:
+        for phrase in (base_name(item.skill) if item.skill else None, _normalize(item.text)):
+            if phrase and (pos := lowered.find(_normalize(phrase))) >= 0:
+                found.append((pos, item.text))
+    if not found:
+        lines = [line for line in segment.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+    return min(found)[1]
+
+
+def _json_rows(reply: str) -> list[tuple[str, str]] | None:
+    match = re.search(r"\{.*\}", reply, re.S)
+    if match is None:
+        return None
+    try:
+        data = json.loads(match.group(0))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return [(str(key), str(int(v)) if isinstance(v, bool) else str(v)) for key, v in data.items()]
+
+
+def parse_reply(reply: str, rubric: list[RubricItem]) -> dict[str, int]:
+    """Points per rubric key. Raises UnparseableReply when a criterion cannot be read.
+
+    The sentence criterion may be missing: its point is recomputed from the answer anyway.
+    """
+    rows = _json_rows(reply) or _table_rows(reply) or _point_earned_rows(reply, rubric)
+    points: dict[str, int] = {}
+    for label, cell in rows:
+        item = match_criterion(label, rubric)
+        value = parse_point(cell) if item else None
+        if item is None or value is None:
+            continue
+        if points.get(item.key, value) != value:
+            raise UnparseableReply(f"conflicting points for '{item.text}'")
+        points[item.key] = value
+    missing = [i.text for i in rubric if i.key not in points and i.kind is not Criterion.SENTENCES]
+    if missing:
+        raise UnparseableReply(f"no points found for: {'; '.join(missing)}")
+    return points

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from skillmix.errors import SkillmixError
+from skillmix.errors import SkillmixError, describe_validation
 
 CATEGORIES = (
     "rhetorical",
@@ -135,13 +135,6 @@ def _where(key: str, index: int, line: int, entry: Any) -> str:
     return f"line {line}: {key}[{index}]{label}"
 
 
-def _validation_message(exc: ValidationError) -> tuple[str, str]:
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    return field, message
-
-
 def load_skills(path: Path) -> tuple[Skill, ...]:
     skills: list[Skill] = []
     seen: dict[str, str] = {}
@@ -150,7 +143,7 @@ def load_skills(path: Path) -> tuple[Skill, ...]:
         try:
             skill = Skill.model_validate(entry)
         except ValidationError as exc:
-            field, message = _validation_message(exc)
+            field, message = describe_validation(exc)
             raise SkillmixError(message, file=path, field=f"{where}.{field}") from None
         if skill.name.lower() in seen:
             raise SkillmixError(
@@ -173,7 +166,7 @@ def load_topics(path: Path) -> tuple[Topic, ...]:
         try:
             topic = Topic.model_validate({"name": entry} if isinstance(entry, str) else entry)
         except ValidationError as exc:
-            field, message = _validation_message(exc)
+            field, message = describe_validation(exc)
             raise SkillmixError(message, file=path, field=f"{where}.{field}") from None
         if topic.name.lower() in seen:
             raise SkillmixError("duplicate topic name", file=path, field=f"{where}.name")

@@ -27,7 +27,7 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Inspect and check skill and topic catalogs.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 console = Console(soft_wrap=True)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from skillmix.errors import SkillmixError
+from skillmix.errors import SkillmixError, describe_validation
 from skillmix.models import GenerationParams, split_model_string
 from skillmix.sampler import CommonSkills
 from skillmix.sentences import NamingPenalty, SentenceSplitter
@@ -98,32 +98,14 @@ class RunConfig(Strict):
         return value
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "required key is missing"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
-
-
 def parse_config(data: Any, source: Path | str) -> RunConfig:
     if not isinstance(data, dict):
         raise SkillmixError("expected a mapping of config keys", file=source)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise SkillmixError(
-            _message(error), file=source, field=_field_path(error["loc"]) or None
-        ) from None
+        field, message = describe_validation(exc)
+        raise SkillmixError(message, file=source, field=field or None) from None
 
 
 def load_config(path: Path) -> RunConfig:

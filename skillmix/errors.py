@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class SkillmixError(Exception):
@@ -18,3 +21,25 @@ class SkillmixError(Exception):
 
 class BackendError(Exception):
     """A model call failed in a way the caller records against the item (not bad input)."""
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    message: str = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def describe_validation(exc: ValidationError) -> tuple[str, str]:
+    """(field path, message) of a pydantic error's first problem, in our one-line style."""
+    error = exc.errors()[0]
+    return _field_path(error["loc"]), _message(error)

@@ -74,6 +74,10 @@ def _normalize(text: str) -> str:
     return " ".join(text.split()).strip(" :.-")
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
 GENERIC_HINTS = {
     Criterion.TOPIC: ("pertains to", "pertain", "on topic", "relevan", "topic"),
     Criterion.SENSE: ("makes sense", "make sense", "coheren", "sense"),
@@ -89,7 +93,8 @@ def match_criterion(label: str, rubric: list[RubricItem]) -> RubricItem | None:
     for item in rubric:
         if norm in (_normalize(item.text), _normalize(item.skill or "")):
             return item
-    named = [i for i in rubric if i.skill and _normalize(base_name(i.skill)) in norm]
+    words = set(_words(norm))
+    named = [i for i in rubric if i.skill and set(_words(base_name(i.skill))) <= words]
     if named:
         return max(named, key=lambda i: len(base_name(i.skill or "")))
     for kind, hints in GENERIC_HINTS.items():
@@ -116,7 +121,7 @@ def parse_point(cell: str) -> int | None:
 def _table_rows(reply: str) -> list[tuple[str, str]]:
     rows = []
     for line in reply.splitlines():
-        if line.count("|") < 2:
+        if "|" not in line:
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         cells = [c for c in cells if c]

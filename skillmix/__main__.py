@@ -1,0 +1,3 @@
+from skillmix.cli import app
+
+app(prog_name="skillmix")

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from skillmix.errors import SkillmixError, describe_validation
 
@@ -29,9 +36,11 @@ CATEGORY_ALIASES = {
     "physical": "physical knowledge",
     "bias": "cognitive bias",
 }
-MAX_NAME = 120
-MAX_DEFINITION = 400
-MAX_EXAMPLE = 600
+MAX_LENGTH = {"name": 120, "definition": 600, "example": 1000}
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def base_name(skill_name: str) -> str:
@@ -50,9 +59,16 @@ class Skill(BaseModel):
 
     @field_validator("name", "definition", "example")
     @classmethod
-    def _not_empty(cls, value: str) -> str:
+    def _not_empty_nor_too_long(cls, value: str, info: ValidationInfo) -> str:
         if not value:
             raise ValueError("must not be empty")
+        limit = MAX_LENGTH[str(info.field_name)]
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long, more than {limit}")
+        if info.field_name == "example" and _plain(value) == _plain(
+            info.data.get("definition", "")
+        ):
+            raise ValueError("must illustrate the skill, not repeat its definition")
         return value
 
     @field_validator("category")

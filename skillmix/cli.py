@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from skillmix.catalog import Catalog, file_kind, load_skills, load_topics, naming_conflicts
+from skillmix.catalog import Catalog, load_skills, load_topics
+from skillmix.cli_catalog import catalog_app
+from skillmix.console import console, errors, user_errors
 from skillmix.errors import SkillmixError
 from skillmix.plan import RunPlan, prepare
 from skillmix.report import export_csv, load_results, print_report, results_frame
@@ -24,20 +23,7 @@ from skillmix.student import turn1_messages
 app = typer.Typer(
     help="Skill-Mix: measure how well language models combine skills.", no_args_is_help=True
 )
-catalog_app = typer.Typer(help="Inspect and check skill and topic catalogs.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Bad input ends the command with one line and exit code 2, never a traceback."""
-    try:
-        yield
-    except (SkillmixError, FileNotFoundError) as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
 
 
 def _stats_text(stats: RunStats) -> str:
@@ -190,24 +176,3 @@ def sample_command(
                 markup=False,
                 highlight=False,
             )
-
-
-@catalog_app.command("validate")
-def catalog_validate(
-    files: Annotated[list[Path], typer.Argument(help="Skills or topics YAML files.")],
-) -> None:
-    """Check catalog files; exits 2 with the file, line and field of the first problem."""
-    with user_errors():
-        for path in files:
-            if file_kind(path) == "topics":
-                console.print(f"{path}: {len(load_topics(path))} topics OK")
-                continue
-            skills = load_skills(path)
-            conflicts = naming_conflicts(skills)
-            if conflicts:
-                pairs = "; ".join(f"{a!r} inside {b!r}" for a, b in conflicts)
-                raise SkillmixError(
-                    f"skill base names contained in others (naming penalty would misfire): {pairs}",
-                    file=path,
-                )
-            console.print(f"{path}: {len(skills)} skills OK")

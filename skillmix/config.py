@@ -15,6 +15,7 @@ from skillmix.errors import SkillmixError, describe_validation
 from skillmix.models import GenerationParams, split_model_string
 from skillmix.sampler import CommonSkills
 from skillmix.sentences import NamingPenalty, SentenceSplitter
+from skillmix.splits import SplitConfig
 
 
 class Strict(BaseModel):
@@ -44,6 +45,7 @@ class ModelEntry(Strict):
 class CatalogPaths(Strict):
     skills: Path = Path("data/skills.yaml")
     topics: Path = Path("data/topics.yaml")
+    split: SplitConfig | None = None  # e.g. {part: private} or {part: held_out, ...}
 
 
 class PromptPaths(Strict):

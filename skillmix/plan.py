@@ -12,6 +12,7 @@ from skillmix.errors import SkillmixError
 from skillmix.models import ModelBackend, create_backend
 from skillmix.prompts import PromptSet, Template, builtin, load_template
 from skillmix.sampler import CommonSkills, Item, sample_items, skill_pool
+from skillmix.splits import apply_split
 
 
 @dataclass
@@ -58,7 +59,13 @@ def create_backends(entries: list[ModelEntry]) -> list[ModelBackend]:
 
 
 def build_plan(config: RunConfig, source: Path) -> RunPlan:
-    catalog = load_catalog(config.catalog.skills, config.catalog.topics)
+    catalog = apply_split(
+        load_catalog(config.catalog.skills, config.catalog.topics), config.catalog.split
+    )
+    if not catalog.topics:
+        raise SkillmixError(
+            "the catalog split leaves no topics", file=source, field="catalog.split"
+        )
     available = len(skill_pool(catalog, config.common_skills))
     if max(config.k) > available:
         which = "non-common " if config.common_skills is CommonSkills.SAMPLING else ""

@@ -1,0 +1,83 @@
+"""The official repository's catalog formats: skills.csv and topics.txt, read and written.
+
+skills.csv columns: category, skill, definition, example, comments, status, added by.
+Rows whose status is remove / in review / maybe are not part of the catalog.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from skillmix.catalog import Skill, Topic
+from skillmix.errors import SkillmixError, describe_validation
+
+OFFICIAL_COLUMNS = ("category", "skill", "definition", "example", "comments", "status", "added by")
+DROPPED_STATUS = frozenset({"remove", "in review", "maybe"})
+CURLY = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
+
+
+def _clean(text: str) -> str:
+    """Straight quotes, single spaces, no space before ')' (a stray one in official names)."""
+    text = " ".join(text.translate(CURLY).split())
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
+
+
+def read_official_skills(path: Path) -> tuple[Skill, ...]:
+    if not path.is_file():
+        raise SkillmixError("file not found", file=path)
+    skills: list[Skill] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in OFFICIAL_COLUMNS[:4] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SkillmixError(f"missing columns: {', '.join(missing)}", file=path, field="line 1")
+        for row in reader:
+            if (row.get("status") or "").strip().lower() in DROPPED_STATUS:
+                continue
+            values = {key: _clean(row.get(key) or "") for key in OFFICIAL_COLUMNS[:4]}
+            values["name"] = values.pop("skill")
+            try:
+                skills.append(Skill.model_validate(values))
+            except ValidationError as exc:
+                field, message = describe_validation(exc)
+                where = f"line {reader.line_num} ({row.get('skill', '').strip()}).{field}"
+                raise SkillmixError(message, file=path, field=where) from None
+    return tuple(skills)
+
+
+def read_official_topics(path: Path) -> tuple[Topic, ...]:
+    if not path.is_file():
+        raise SkillmixError("file not found", file=path)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    return tuple(Topic(name=_clean(line)) for line in lines if line.strip())
+
+
+def write_official_skills(skills: tuple[Skill, ...], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(OFFICIAL_COLUMNS)
+        for s in skills:
+            writer.writerow([s.category, s.name, s.definition, s.example, "", "keep", ""])
+
+
+def write_official_topics(topics: tuple[Topic, ...], path: Path) -> None:
+    path.write_text("".join(f"{t.name}\n" for t in topics), encoding="utf-8")
+
+
+def _dump(data: dict[str, Any], header: str, path: Path) -> None:
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(f"# {header}\n{body}", encoding="utf-8")
+
+
+def write_skills_yaml(skills: tuple[Skill, ...], path: Path, source: str) -> None:
+    _dump({"skills": [s.model_dump() for s in skills]}, f"Imported from {source}", path)
+
+
+def write_topics_yaml(topics: tuple[Topic, ...], path: Path, source: str) -> None:
+    _dump({"topics": [t.name for t in topics]}, f"Imported from {source}", path)

@@ -8,11 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from skillmix.api import open_run
 from skillmix.catalog import Catalog, load_skills, load_topics
 from skillmix.cli_catalog import catalog_app
 from skillmix.console import console, errors, user_errors
 from skillmix.errors import SkillmixError
+from skillmix.estimate import estimate_run
 from skillmix.plan import RunPlan, prepare
 from skillmix.report import export_csv, load_results, print_report, results_frame
 from skillmix.runner import Runner, RunStats
@@ -26,11 +29,13 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 
 
-def _stats_text(stats: RunStats) -> str:
+def _stats_text(stats: RunStats, concurrency: dict[str, int]) -> str:
+    limits = ", ".join(f"{label} {n}" for label, n in concurrency.items())
     return (
-        f"in flight {stats.in_flight} · calls {stats.calls} (stored {stats.cached}) · "
-        f"re-asks {stats.retries} · unscored {stats.unscored} · failed {stats.failed} · "
-        f"tokens {stats.tokens}"
+        f"in flight {stats.in_flight} (limit {limits}) · calls {stats.calls} "
+        f"(stored {stats.cached}) · retries {stats.retries} · re-asks {stats.reasks} · "
+        f"unscored {stats.unscored} · failed {stats.failed} · tokens {stats.tokens:,} · "
+        f"${stats.spent_usd:.4f}"
     )
 
 
@@ -42,17 +47,18 @@ async def _run_with_progress(runner: Runner, quiet: bool) -> RunStats:
         TimeElapsedColumn(),
         TextColumn("{task.fields[stats]}"),
     )
-    with Progress(*columns, console=errors, disable=quiet, transient=False) as progress:
+    live = not quiet and errors.is_terminal
+    with Progress(*columns, console=errors, disable=not live, transient=False) as progress:
         task = progress.add_task("generations", total=None, stats="")
+
+        def show() -> None:
+            stats = runner.stats
+            text = _stats_text(stats, runner.concurrency())
+            progress.update(task, total=stats.total, completed=stats.done, stats=text)
 
         async def refresh() -> None:
             while True:
-                progress.update(
-                    task,
-                    total=runner.stats.total,
-                    completed=runner.stats.done,
-                    stats=_stats_text(runner.stats),
-                )
+                show()
                 await asyncio.sleep(0.2)
 
         ticker = asyncio.create_task(refresh())
@@ -60,30 +66,37 @@ async def _run_with_progress(runner: Runner, quiet: bool) -> RunStats:
             return await runner.run()
         finally:
             ticker.cancel()
-            progress.update(
-                task,
-                total=runner.stats.total,
-                completed=runner.stats.done,
-                stats=_stats_text(runner.stats),
-            )
+            show()
 
 
 def _dry_run(plan: RunPlan) -> None:
     config = plan.config
-    per_student = len(plan.items) * config.generations
     console.print(
         f"[bold]{config.name}[/bold]: {len(plan.items)} items (k={config.k}, "
-        f"{config.items_per_k} per k, seed {config.seed}) -> {config.output_dir}"
+        f"{config.items_per_k} per k, seed {config.seed}), G={config.generations}, "
+        f"R={config.gradings} -> {config.output_dir}"
     )
-    for student in config.students:
-        console.print(
-            f"  student {student.label}: {2 * per_student} calls "
-            f"({per_student} conversations x 2 turns)"
+    table = Table(title="calls this run would make (outputs counted at max_tokens: an upper bound)")
+    for column in ("model", "role", "calls", "input tokens", "output tokens", "cost (USD)"):
+        left = column in ("model", "role")
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
+    total: float | None = 0.0
+    for row in estimate_run(plan):
+        cost = "unknown price" if row.cost_usd is None else f"{row.cost_usd:.4f}"
+        table.add_row(
+            row.label,
+            row.role,
+            f"{row.calls:,}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            cost,
         )
-    gradings = len(config.students) * per_student * config.gradings
+        total = None if total is None or row.cost_usd is None else total + row.cost_usd
+    console.print(table)
     console.print(
-        f"  grader {config.grader.label}: up to {gradings} calls "
-        f"(+ up to {config.grader_retries} re-asks each for unparseable replies)"
+        f"estimated cost: {'unknown' if total is None else f'${total:.4f}'}"
+        f"{'' if config.budget_usd is None else f' (budget ${config.budget_usd:.2f})'}; "
+        f"grader re-asks (up to {config.grader_retries} per reply) are not counted"
     )
     first = turn1_messages(
         plan.items[0], plan.catalog, plan.prompts, config.students[0].system_prompt
@@ -107,14 +120,10 @@ def eval_command(
         if dry_run:
             _dry_run(plan)
             return
-        store = RunStore(plan.config.output_dir)
-        store.set_meta("config", plan.config.model_dump_json())
-        store.set_meta("catalog_hash", plan.catalog.content_hash)
-        store.set_meta("prompt_hash", plan.prompts.content_hash)
-        store.put_items(plan.items)
+        store = open_run(plan)
         runner = Runner(plan, store)
         try:
-            asyncio.run(_run_with_progress(runner, quiet))
+            stats = asyncio.run(_run_with_progress(runner, quiet))
         except KeyboardInterrupt:
             errors.print(
                 "interrupted: everything finished is stored; rerun the same command to resume"
@@ -122,6 +131,17 @@ def eval_command(
             raise typer.Exit(130) from None
         finally:
             store.close()
+        if not quiet:
+            errors.print(
+                f"done: {stats.done} of {stats.total} generations · "
+                f"{_stats_text(stats, runner.concurrency())}",
+                highlight=False,
+            )
+        if stats.budget_reached:
+            errors.print(
+                f"budget reached: ${stats.spent_usd:.4f} spent; raise budget_usd and rerun "
+                "the same command to continue"
+            )
         report_command(plan.config.output_dir)
 
 

@@ -11,8 +11,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from skillmix.costs import Price
 from skillmix.errors import SkillmixError, describe_validation
-from skillmix.models import GenerationParams, split_model_string
+from skillmix.models import BackendSettings, GenerationParams, split_model_string
+from skillmix.models.retry import RetryPolicy
 from skillmix.sampler import CommonSkills
 from skillmix.sentences import NamingPenalty, SentenceSplitter
 from skillmix.splits import SplitConfig
@@ -27,8 +29,13 @@ class ModelEntry(Strict):
     name: str | None = None  # label in reports; defaults to the model string
     params: GenerationParams = GenerationParams()
     system_prompt: str | None = None
-    max_concurrency: int | None = Field(default=None, gt=0)
-    base_url: str | None = None
+    max_concurrency: int | None = Field(default=None, gt=0)  # calls in flight (ceiling)
+    base_url: str | None = None  # an OpenAI-compatible server, a proxy
+    api_key_env: str | None = None  # environment variable with the key (default per provider)
+    timeout_s: float = Field(default=120.0, gt=0)
+    retries: int = Field(default=8, ge=0)  # for rate limits, 5xx, timeouts, dropped connections
+    backoff_s: float = Field(default=1.0, ge=0)  # first retry wait; doubles, with jitter
+    backoff_max_s: float = Field(default=60.0, ge=0)
     options: dict[str, Any] = {}  # backend-specific (e.g. llama.cpp n_ctx, n_threads)
 
     @field_validator("model")
@@ -40,6 +47,14 @@ class ModelEntry(Strict):
     @property
     def label(self) -> str:
         return self.name or self.model
+
+    @property
+    def settings(self) -> BackendSettings:
+        return BackendSettings(self.options, self.base_url, self.api_key_env, self.timeout_s)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retries, self.backoff_s, self.backoff_max_s)
 
 
 class CatalogPaths(Strict):
@@ -81,6 +96,8 @@ class RunConfig(Strict):
     naming_penalty: NamingPenalty = NamingPenalty.SUBSTRING
     grader_retries: int = Field(default=2, ge=0)  # re-asks of an unparseable grader reply
     structured_grading: bool | None = None  # None: wherever the grader's backend supports it
+    prices: dict[str, Price] = {}  # USD per million tokens, over the shipped price table
+    budget_usd: float | None = Field(default=None, gt=0)  # stop starting calls once spent
 
     @field_validator("k")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,15 +47,21 @@ def load_prompts(paths: PromptPaths) -> PromptSet:
 
 
 def _backend_key(entry: ModelEntry) -> str:
-    return json.dumps([entry.model, entry.base_url, entry.options], sort_keys=True)
+    return json.dumps([entry.model, dataclasses.asdict(entry.settings)], sort_keys=True)
 
 
-def create_backends(entries: list[ModelEntry]) -> list[ModelBackend]:
+def create_backends(config: RunConfig, source: Path) -> list[ModelBackend]:
+    """One backend per distinct model entry, students first, then the grader."""
+    fields = [f"students[{i}]" for i in range(len(config.students))] + ["grader"]
+    entries = [*config.students, config.grader]
     shared: dict[str, ModelBackend] = {}
-    for entry in entries:
+    for field, entry in zip(fields, entries, strict=True):
         key = _backend_key(entry)
         if key not in shared:
-            shared[key] = create_backend(entry.model, entry.options, entry.base_url)
+            try:
+                shared[key] = create_backend(entry.model, entry.settings)
+            except SkillmixError as exc:
+                raise SkillmixError(str(exc), file=source, field=field) from None
     return [shared[_backend_key(entry)] for entry in entries]
 
 
@@ -82,7 +89,7 @@ def build_plan(config: RunConfig, source: Path) -> RunPlan:
         common=config.common_skills,
     )
     prompts = load_prompts(config.prompts)
-    *students, grader = create_backends([*config.students, config.grader])
+    *students, grader = create_backends(config, source)
     return RunPlan(config, source, catalog, items, prompts, students, grader)
 
 

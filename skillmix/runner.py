@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillmix.config import ModelEntry
+from skillmix.costs import BudgetReached, PriceTable
 from skillmix.grader import GradingPolicy, final_points, grader_messages, points_schema
-from skillmix.models import ModelBackend, ModelOutput, ModelRequest
+from skillmix.models import ChatMessage, ModelBackend, ModelOutput, ModelRequest, RetryAdvice
+from skillmix.models.limits import AdaptiveLimiter
+from skillmix.models.retry import generate_with_retries
 from skillmix.plan import RunPlan
 from skillmix.rubric import UnparseableReply, build_rubric, parse_reply
 from skillmix.sampler import Item
-from skillmix.store import GenerationRecord, GradingRecord, RunStore
+from skillmix.store import GenerationRecord, GradingRecord, RunStore, Spend
 from skillmix.student import extract_answer, turn1_messages, turn2_messages
 
 
@@ -32,10 +35,21 @@ class RunStats:
     in_flight: int = 0
     calls: int = 0
     cached: int = 0
-    retries: int = 0
+    retries: int = 0  # transport retries (rate limits, 5xx, timeouts)
+    reasks: int = 0  # grader re-asks after unparseable replies
     unscored: int = 0
     failed: int = 0
     tokens: int = 0
+    spent_usd: float = 0.0
+    budget_reached: bool = False
+    concurrency: dict[str, int] = field(default_factory=dict)
+
+
+class CallFailed(Exception):
+    """A model call failed for good (after retries); recorded against its item."""
+
+    def __init__(self, error: Exception):
+        super().__init__(f"{type(error).__name__}: {error}")
 
 
 @dataclass(frozen=True)
@@ -66,46 +80,75 @@ def content_key(entry: ModelEntry, backend: ModelBackend, request: ModelRequest,
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
 class Runner:
-    plan: RunPlan
-    store: RunStore
-    stats: RunStats = field(default_factory=RunStats)
-    limits: dict[int, asyncio.Semaphore] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        config = self.plan.config
+    def __init__(self, plan: RunPlan, store: RunStore):
+        self.plan = plan
+        self.store = store
+        self.stats = RunStats(spent_usd=store.spent_usd())
+        config = plan.config
+        self.prices = PriceTable.with_overrides(config.prices)
         self.policy = GradingPolicy(config.sentence_splitter, config.naming_penalty)
-        grader = self.plan.grader_backend
+        grader = plan.grader_backend
+        supported = grader.supports_json_schema
         self.structured = (
-            grader.supports_json_schema
-            if config.structured_grading is None
-            else config.structured_grading
+            supported if config.structured_grading is None else config.structured_grading
         )
-        entries = [*config.students, config.grader]
-        backends = [*self.plan.student_backends, grader]
-        sizes: dict[int, int] = {}
-        for entry, backend in zip(entries, backends, strict=True):
-            limit = entry.max_concurrency or backend.default_concurrency
-            sizes[id(backend)] = min(limit, sizes.get(id(backend), limit))
-        self.limits = {key: asyncio.Semaphore(size) for key, size in sizes.items()}
+        self.limiters: dict[int, AdaptiveLimiter] = {}
+        for entry, backend in self.entries():
+            ceiling = entry.max_concurrency or backend.default_concurrency
+            known = self.limiters.get(id(backend))
+            if known is None or ceiling < known.ceiling:
+                self.limiters[id(backend)] = AdaptiveLimiter(ceiling)
+
+    def entries(self) -> list[tuple[ModelEntry, ModelBackend]]:
+        config = self.plan.config
+        students = list(zip(config.students, self.plan.student_backends, strict=True))
+        return [*students, (config.grader, self.plan.grader_backend)]
+
+    def concurrency(self) -> dict[str, int]:
+        return {
+            entry.label: self.limiters[id(backend)].current for entry, backend in self.entries()
+        }
+
+    def _check_budget(self) -> None:
+        budget = self.plan.config.budget_usd
+        if budget is not None and self.stats.spent_usd >= budget:
+            self.stats.budget_reached = True
+            raise BudgetReached(f"spent ${self.stats.spent_usd:.4f} of budget_usd ${budget:.4f}")
 
     async def call(
-        self, entry: ModelEntry, backend: ModelBackend, request: ModelRequest, call: Call
+        self,
+        entry: ModelEntry,
+        backend: ModelBackend,
+        request: ModelRequest,
+        call: Call,
+        spend: Spend,
     ) -> tuple[str, ModelOutput]:
+        """The response to a request: from the store, or from the model and then stored."""
         key = content_key(entry, backend, request, call)
-        stored = self.store.get_response(key)
-        if stored is not None:
+        found = self.store.get_response(key)
+        if found is not None:
+            output, cost = found
             self.stats.cached += 1
-            return key, stored
-        async with self.limits[id(backend)]:
-            self.store.log_call(key)
-            self.stats.in_flight += 1
-            started = time.perf_counter()
-            try:
-                output = await backend.generate(request)
-            finally:
-                self.stats.in_flight -= 1
+            spend.add(output.usage, cost)
+            return key, output
+        self._check_budget()
+        started = time.perf_counter()
+        self.stats.in_flight += 1
+        try:
+            output = await generate_with_retries(
+                backend,
+                request,
+                limiter=self.limiters[id(backend)],
+                policy=entry.retry_policy,
+                on_attempt=lambda: self.store.log_call(key),
+                on_retry=self._count_retry,
+            )
+        except backend.failure_types as exc:
+            raise CallFailed(exc) from exc
+        finally:
+            self.stats.in_flight -= 1
+        cost = self.prices.cost(entry.model, output.usage)
         self.store.put_response(
             key,
             backend=backend.prefix,
@@ -114,14 +157,24 @@ class Runner:
             base_url=backend.base_url,
             request=request.as_dict(),
             output=output,
+            cost_usd=cost,
             latency_s=time.perf_counter() - started,
-        )
+        )  # committed (autocommit) before the response is used
         self.stats.calls += 1
         self.stats.tokens += output.usage.input_tokens + output.usage.output_tokens
+        self.stats.spent_usd += cost or 0.0
+        spend.add(output.usage, cost)
         return key, output
 
+    def _count_retry(self, advice: RetryAdvice) -> None:
+        self.stats.retries += 1
+
     def request(
-        self, entry: ModelEntry, messages: Any, call: Call, schema: dict[str, Any] | None = None
+        self,
+        entry: ModelEntry,
+        messages: list[ChatMessage],
+        call: Call,
+        schema: dict[str, Any] | None = None,
     ) -> ModelRequest:
         seed = derived_seed(self.plan.config.seed, call)
         return ModelRequest(messages=messages, params=entry.params, seed=seed, json_schema=schema)
@@ -135,7 +188,11 @@ class Runner:
             for gen in range(config.generations)
         ]
         self.stats.total = len(tasks)
-        await asyncio.gather(*tasks)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for backend in {id(b): b for _, b in self.entries()}.values():
+                await backend.aclose()
         return self.stats
 
     async def generation(
@@ -145,28 +202,27 @@ class Runner:
         record = GenerationRecord(student=student.label, item_id=item.item_id, gen=gen, status="ok")
         try:
             messages = turn1_messages(item, plan.catalog, plan.prompts, student.system_prompt)
-            call1 = Call(item, gen, "turn1")
-            record.turn1_key, reply1 = await self.call(
-                student, backend, self.request(student, messages, call1), call1
-            )
+            call = Call(item, gen, "turn1")
+            request = self.request(student, messages, call)
+            record.turn1_key, reply1 = await self.call(student, backend, request, call, record)
             messages = turn2_messages(messages, reply1.text, item, plan.catalog, plan.prompts)
-            call2 = Call(item, gen, "turn2")
-            record.turn2_key, reply2 = await self.call(
-                student, backend, self.request(student, messages, call2), call2
-            )
-        except Exception as exc:  # a failed call is recorded against the item; the run goes on
-            record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
+            call = Call(item, gen, "turn2")
+            request = self.request(student, messages, call)
+            record.turn2_key, reply2 = await self.call(student, backend, request, call, record)
+        except BudgetReached:
+            return  # left pending: a rerun with a larger budget carries on from here
+        except CallFailed as exc:  # recorded against the item; the run goes on
+            record.status, record.reason = "failed", str(exc)
             self.stats.failed += 1
         else:
             record.answer = extract_answer(reply2.text)
             record.status = "ok" if record.answer else "empty"
         self.store.put_generation(record)
         if record.status != "failed":
+            answer = record.answer or ""
+            gradings = range(plan.config.gradings)
             await asyncio.gather(
-                *(
-                    self.grade(student.label, item, gen, record.answer or "", r)
-                    for r in range(plan.config.gradings)
-                )
+                *(self.grade(student.label, item, gen, answer, r) for r in gradings)
             )
         self.stats.done += 1
 
@@ -196,18 +252,19 @@ class Runner:
             structured=self.structured,
         )
         schema = points_schema(rubric) if self.structured else None
-        for attempt in range(self.plan.config.grader_retries + 1):
+        retries = self.plan.config.grader_retries
+        for attempt in range(retries + 1):
             call = Call(item, gen, f"grade:{r}:{attempt}")
             record.attempts = attempt + 1
+            request = self.request(grader, messages, call, schema)
             try:
                 record.response_key, reply = await self.call(
-                    grader,
-                    self.plan.grader_backend,
-                    self.request(grader, messages, call, schema),
-                    call,
+                    grader, self.plan.grader_backend, request, call, record
                 )
-            except Exception as exc:
-                record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
+            except BudgetReached:
+                return
+            except CallFailed as exc:
+                record.status, record.reason = "failed", str(exc)
                 self.stats.failed += 1
                 break
             record.reply = reply.text
@@ -215,7 +272,7 @@ class Runner:
                 record.grader_points = parse_reply(reply.text, rubric)
             except UnparseableReply as exc:
                 record.status, record.reason = "unscored", str(exc)
-                self.stats.retries += attempt < self.plan.config.grader_retries
+                self.stats.reasks += attempt < retries
                 continue
             record.status, record.reason = "scored", None
             record.points = final_points(record.grader_points, rubric, answer, self.policy)

@@ -33,21 +33,36 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, resolved_model TEXT NOT NULL,
     base_url TEXT, request TEXT NOT NULL, text TEXT NOT NULL, input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL, finish_reason TEXT, latency_s REAL NOT NULL,
-    created REAL NOT NULL);
+    output_tokens INTEGER NOT NULL, cost_usd REAL, finish_reason TEXT, served_model TEXT,
+    latency_s REAL NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (
     student TEXT NOT NULL, item_id TEXT NOT NULL, gen INTEGER NOT NULL,
     status TEXT NOT NULL, answer TEXT, reason TEXT, turn1_key TEXT, turn2_key TEXT,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL,
     PRIMARY KEY (student, item_id, gen));
 CREATE TABLE IF NOT EXISTS gradings (
     student TEXT NOT NULL, item_id TEXT NOT NULL, gen INTEGER NOT NULL, grader TEXT NOT NULL,
     grading INTEGER NOT NULL, status TEXT NOT NULL, points TEXT, grader_points TEXT,
     reason TEXT, reply TEXT, response_key TEXT, attempts INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL,
     PRIMARY KEY (student, item_id, gen, grader, grading));
 """
 
 
-class GenerationRecord(BaseModel):
+class Spend(BaseModel):
+    """Tokens and dollars behind a record (all its calls, cached ones included)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0  # None when a call's price is unknown
+
+    def add(self, usage: Usage, cost: float | None) -> None:
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+
+class GenerationRecord(Spend):
     student: str
     item_id: str
     gen: int
@@ -58,7 +73,7 @@ class GenerationRecord(BaseModel):
     turn2_key: str | None = None
 
 
-class GradingRecord(BaseModel):
+class GradingRecord(Spend):
     student: str
     item_id: str
     gen: int
@@ -140,15 +155,21 @@ class RunStore:
     def log_call(self, key: str) -> None:
         self.db.execute("INSERT INTO calls (key, started) VALUES (?, ?)", (key, time.time()))
 
-    def get_response(self, key: str) -> ModelOutput | None:
+    def get_response(self, key: str) -> tuple[ModelOutput, float | None] | None:
+        """A stored response and its cost."""
         row = self.db.execute(
-            "SELECT text, input_tokens, output_tokens, finish_reason FROM responses WHERE key = ?",
+            "SELECT text, input_tokens, output_tokens, finish_reason, cost_usd FROM responses "
+            "WHERE key = ?",
             (key,),
         ).fetchone()
         if row is None:
             return None
         usage = Usage(row["input_tokens"], row["output_tokens"])
-        return ModelOutput(text=row["text"], usage=usage, finish_reason=row["finish_reason"])
+        output = ModelOutput(text=row["text"], usage=usage, finish_reason=row["finish_reason"])
+        return output, row["cost_usd"]
+
+    def spent_usd(self) -> float:
+        return float(self.db.execute("SELECT TOTAL(cost_usd) FROM responses").fetchone()[0])
 
     def put_response(
         self,
@@ -160,10 +181,12 @@ class RunStore:
         base_url: str | None,
         request: dict[str, Any],
         output: ModelOutput,
+        cost_usd: float | None,
         latency_s: float,
     ) -> None:
+        usage = output.usage
         self.db.execute(
-            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 backend,
@@ -172,9 +195,11 @@ class RunStore:
                 base_url,
                 json.dumps(request),
                 output.text,
-                output.usage.input_tokens,
-                output.usage.output_tokens,
+                usage.input_tokens,
+                usage.output_tokens,
+                cost_usd,
                 output.finish_reason,
+                output.served_model,
                 latency_s,
                 time.time(),
             ),
@@ -187,8 +212,8 @@ class RunStore:
     def put_generation(self, record: GenerationRecord) -> None:
         data = record.model_dump()
         self.db.execute(
-            "INSERT OR REPLACE INTO generations VALUES "
-            "(:student, :item_id, :gen, :status, :answer, :reason, :turn1_key, :turn2_key)",
+            "INSERT OR REPLACE INTO generations VALUES (:student, :item_id, :gen, :status, "
+            ":answer, :reason, :turn1_key, :turn2_key, :input_tokens, :output_tokens, :cost_usd)",
             data,
         )
 
@@ -198,7 +223,8 @@ class RunStore:
             data[field] = None if data[field] is None else json.dumps(data[field])
         self.db.execute(
             "INSERT OR REPLACE INTO gradings VALUES (:student, :item_id, :gen, :grader, :grading, "
-            ":status, :points, :grader_points, :reason, :reply, :response_key, :attempts)",
+            ":status, :points, :grader_points, :reason, :reply, :response_key, :attempts, "
+            ":input_tokens, :output_tokens, :cost_usd)",
             data,
         )
 

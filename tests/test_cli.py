@@ -38,8 +38,12 @@ def write_config(tmp_path: Path, **overrides: Any) -> Path:
 def test_dry_run_prints_calls_and_touches_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(write_config(tmp_path, gradings=3)), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "4 calls (2 conversations x 2 turns)" in result.stdout
-    assert "up to 6 calls" in result.stdout
+    rows = [line.split("│") for line in result.stdout.splitlines() if "│" in line]
+    calls = {
+        cells[2].strip(): cells[3].strip() for cells in rows if len(cells) > 4 and cells[2].strip()
+    }
+    assert calls == {"student": "4", "grader": "6"}  # 2 items x 2 turns; 2 answers x R = 3
+    assert "estimated cost: $0.0000" in result.stdout
     assert "Answer:" in result.stdout  # the first request is shown
     assert not (tmp_path / "run").exists()
 

@@ -6,29 +6,34 @@ A new backend is one new module here plus one line in BACKENDS.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from skillmix.errors import SkillmixError
 from skillmix.models.base import (
+    BackendSettings,
     ChatMessage,
     GenerationParams,
     ModelBackend,
     ModelOutput,
     ModelRequest,
+    RetryAdvice,
     Usage,
 )
 
 BACKENDS = {
     "llamacpp": "skillmix.models.llamacpp:LlamaCppBackend",
+    "openai": "skillmix.models.openai_api:OpenAIBackend",
+    "anthropic": "skillmix.models.anthropic_api:AnthropicBackend",
 }
 
 __all__ = [
     "BACKENDS",
+    "BackendSettings",
     "ChatMessage",
     "GenerationParams",
     "ModelBackend",
     "ModelOutput",
     "ModelRequest",
+    "RetryAdvice",
     "Usage",
     "create_backend",
     "split_model_string",
@@ -56,8 +61,6 @@ def backend_class(prefix: str) -> type[ModelBackend]:
     return cls
 
 
-def create_backend(
-    model: str, options: dict[str, Any], base_url: str | None = None
-) -> ModelBackend:
+def create_backend(model: str, settings: BackendSettings) -> ModelBackend:
     prefix, name = split_model_string(model)
-    return backend_class(prefix)(name, options, base_url)
+    return backend_class(prefix)(name, settings)

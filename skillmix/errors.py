@@ -23,6 +23,10 @@ class BackendError(Exception):
     """A model call failed in a way the caller records against the item (not bad input)."""
 
 
+class MalformedReply(BackendError):
+    """A reply that parsed but lacks what the API promises: treated like a truncated one."""
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:

@@ -193,6 +193,10 @@ def test_missing_key_is_bad_input_and_keys_never_stored(
         assert SECRET.encode() not in file.read_bytes(), file
     assert SECRET not in done.output
 
+    seen = clean_server.stats()["last_headers"]
+    assert seen["/v1/chat/completions"]["authorization"] == "<redacted>"  # the key was sent
+    assert seen["/v1/messages"]["authorization"] == "<redacted>"
+
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     missing = runner.invoke(app, ["eval", str(path)])
     assert missing.exit_code == 2

@@ -29,6 +29,7 @@ class AnthropicBackend(SdkBackend):
             base_url=settings.base_url,
             max_retries=0,  # retries are ours (skillmix.models.retry): they steer concurrency
             timeout=settings.timeout_s,
+            http_client=self.http_client(),
         )
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class BackendSettings:
     base_url: str | None = None
     api_key_env: str | None = None  # the environment variable holding the key
     timeout_s: float = 120.0
+    max_concurrency: int | None = None  # calls in flight at most (sizes connection pools)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ import os
 from types import ModuleType
 from typing import Any
 
-from skillmix.errors import SkillmixError
+import httpx2
+
+from skillmix.errors import MalformedReply, SkillmixError
 from skillmix.models.base import BackendSettings, ModelBackend, RetryAdvice
 from skillmix.models.retry import advise_status
 
@@ -20,7 +22,16 @@ class SdkBackend(ModelBackend):
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
-        self.failure_types = (self.sdk.APIError, json.JSONDecodeError)
+        self.failure_types = (self.sdk.APIError, json.JSONDecodeError, MalformedReply)
+
+    def http_client(self) -> Any:
+        """The SDK's own HTTP client, with room to keep a connection per call in flight
+        (the SDK keeps 100 idle ones; more calls in flight would reconnect all the time)."""
+        in_flight = self.settings.max_concurrency or self.default_concurrency
+        limits = httpx2.Limits(
+            max_connections=max(1000, in_flight), max_keepalive_connections=max(100, in_flight)
+        )
+        return self.sdk.DefaultAsyncHttpxClient(limits=limits, timeout=self.settings.timeout_s)
 
     def api_key(self, *, optional: bool = False) -> str | None:
         """The key from the environment: `api_key_env` if given, else the provider's variable."""
@@ -41,7 +52,8 @@ class SdkBackend(ModelBackend):
             self.sdk.APIConnectionError,
             self.sdk.APIResponseValidationError,
             json.JSONDecodeError,
-        )  # timeouts, resets, truncated bodies
+            MalformedReply,
+        )  # timeouts, resets, truncated or malformed bodies
         return RetryAdvice(retry=isinstance(error, transient))
 
     async def aclose(self) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from skillmix.config import RunConfig, parse_config
 from skillmix.plan import RunPlan, build_plan, prepare
-from skillmix.report import RunResults, load_results
+from skillmix.report import RunResults
+from skillmix.report import load_results as results_of
 from skillmix.runner import Runner
 from skillmix.store import RunStore
 
@@ -42,14 +43,15 @@ def evaluate(config: RunConfig | dict[str, Any] | Path | str) -> RunResults:
     store = open_run(plan)
     try:
         asyncio.run(Runner(plan, store).run())
-        return load_results(store)
+        return results_of(store)
     finally:
         store.close()
 
 
-def load_run(run_dir: Path | str) -> RunResults:
+def load_results(run_dir: Path | str) -> RunResults:
+    """The model x k x metric results of a run directory."""
     store = RunStore.open_existing(Path(run_dir))
     try:
-        return load_results(store)
+        return results_of(store)
     finally:
         store.close()

@@ -16,6 +16,7 @@ from skillmix.cli_catalog import catalog_app
 from skillmix.console import console, errors, user_errors
 from skillmix.errors import SkillmixError
 from skillmix.estimate import estimate_run
+from skillmix.frames import export_jsonl
 from skillmix.plan import RunPlan, prepare
 from skillmix.report import export_csv, load_results, print_report, results_frame
 from skillmix.runner import Runner, RunStats
@@ -163,12 +164,30 @@ def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory
 @app.command("export")
 def export_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="One or more run directories.")],
-    csv: Annotated[Path, typer.Option("--csv", help="Where to write the leaderboard CSV.")],
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Leaderboard CSV: one row per model x k x metric.")
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option("--jsonl", help="Every item, generation and grading of one run, as JSONL."),
+    ] = None,
 ) -> None:
-    """Write one CSV row per model x k x metric for the given runs."""
+    """Write the leaderboard CSV of runs, or every record of a run as JSONL (pandas, DuckDB)."""
     with user_errors():
-        frame = export_csv(run_dirs, csv)
-        console.print(f"{len(frame)} rows -> {csv}")
+        if csv is None and jsonl is None:
+            raise SkillmixError("give --csv FILE and/or --jsonl FILE", field="export")
+        if csv is not None:
+            frame = export_csv(run_dirs, csv)
+            console.print(f"{len(frame)} rows -> {csv}")
+        if jsonl is not None:
+            if len(run_dirs) != 1:
+                raise SkillmixError("--jsonl exports one run directory at a time", field="--jsonl")
+            store = RunStore.open_existing(run_dirs[0])
+            try:
+                lines = export_jsonl(store, jsonl)
+            finally:
+                store.close()
+            console.print(f"{lines} records -> {jsonl}")
 
 
 @app.command("sample")

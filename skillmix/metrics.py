@@ -49,6 +49,11 @@ class Outcome:
 
     status: str
     points: tuple[Points, ...] = ()  # one per scored generation (for items)
+    gens: tuple[int, ...] = ()  # the generation index of each entry of `points`
+
+    @property
+    def by_generation(self) -> dict[int, Points]:
+        return dict(zip(self.gens, self.points, strict=True))
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,10 @@ def generation_outcome(gen: GenerationRecord | None, gradings: list[GradingRecor
 
 
 def item_outcome(generations: list[Outcome]) -> Outcome:
-    scored = tuple(p for g in generations for p in g.points)
+    """Generation outcomes in generation order -> the item's outcome."""
+    scored = [(index, g.points[0]) for index, g in enumerate(generations) if g.points]
     if scored:
-        return Outcome("scored", scored)
+        return Outcome("scored", tuple(p for _, p in scored), tuple(i for i, _ in scored))
     for status in ("pending", "unscored"):
         if any(g.status == status for g in generations):
             return Outcome(status)

@@ -126,3 +126,22 @@ def test_rerunning_a_finished_run_calls_no_model(straight_run: Path) -> None:
     subprocess.run(eval_command(config), cwd=ROOT, check=True, capture_output=True)
     assert stored(straight_run, "SELECT COUNT(*) FROM calls")[0][0] == calls
     assert (straight_run / "leaderboard.csv").is_file()
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path, straight_run: Path) -> None:
+    config = write_config(tmp_path, "interrupted")
+    run_dir = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        eval_command(config), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while count_responses(run_dir) < 3:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    finished = subprocess.run(eval_command(config), cwd=ROOT, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert results(run_dir).equals(results(straight_run))

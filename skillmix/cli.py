@@ -199,7 +199,7 @@ def compare_command(
             raise SkillmixError(str(exc), file=run_dir) from None
     view = Table(title=f"{a} vs {b} on {metric} (paired over shared items)")
     for column in table.columns:
-        view.add_column(str(column), justify="right")
+        view.add_column(str(column), justify="right", overflow="fold")
     for values in table.itertuples(index=False):
         view.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values))
     console.print(view)

@@ -69,6 +69,6 @@ def test_jsonl_export_round_trips_every_item(run_dir: Path, tmp_path: Path) -> N
 def test_compare_command_on_a_run(run_dir: Path) -> None:
     result = CliRunner().invoke(app, ["compare", str(run_dir), "--a", "a", "--b", "b"])
     assert result.exit_code == 0, result.output
-    assert "a vs b on full_marks" in result.stdout and "mcnemar_p" in result.stdout
+    assert "a vs b on full_marks" in result.stdout and "exact" in result.stdout
     missing = CliRunner().invoke(app, ["compare", str(run_dir), "--a", "a", "--b", "zz"])
     assert missing.exit_code == 2 and "no scored items for model 'zz'" in missing.stderr

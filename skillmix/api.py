@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.config import RunConfig, parse_config
+from skillmix.errors import SkillmixError
 from skillmix.plan import RunPlan, build_plan, prepare
 from skillmix.report import RunResults
 from skillmix.report import load_results as results_of
@@ -23,6 +24,12 @@ from skillmix.store import RunStore
 def open_run(plan: RunPlan) -> RunStore:
     """The plan's run store, created or reopened, with its configuration and items recorded."""
     store = RunStore(plan.config.output_dir)
+    if store.get_meta("source") is not None:
+        store.close()
+        raise SkillmixError(
+            "holds an imported official run: give the evaluation its own output_dir",
+            file=plan.config.output_dir,
+        )
     store.set_meta("config", plan.config.model_dump_json())
     store.set_meta("catalog_hash", plan.catalog.content_hash)
     store.set_meta("prompt_hash", plan.prompts.content_hash)

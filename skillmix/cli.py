@@ -234,6 +234,30 @@ def export_command(
             console.print(f"{lines} records -> {jsonl}")
 
 
+@app.command("import-official")
+def import_official_command(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="Official run folders (a test/ folder or k*_s*_v*_r* rounds)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The new run directory.")],
+) -> None:
+    """Build a run store from the official repository's run folders (records.csv, graded/),
+    aggregated the official way, for report, export and compare."""
+    from skillmix.official_run import import_official_run
+
+    with user_errors():
+        summary = import_official_run(sources, out)
+    console.print(
+        f"{len(summary.students)} students, k={summary.ks}, {summary.items} items, "
+        f"{summary.generations} generations, {summary.gradings} gradings "
+        f"({summary.unscored} unscored, {summary.fallbacks} from official points) -> {out}"
+    )
+    for note in summary.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    report_command(out)
+
+
 @app.command("sample")
 def sample_command(
     k: Annotated[int, typer.Option("--k", min=1, help="Skills per item.")] = 2,

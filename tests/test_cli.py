@@ -122,3 +122,19 @@ def test_unparseable_grader_replies_are_unscored_not_zero(tmp_path: Path) -> Non
 def test_report_on_a_directory_without_a_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "no run store" in result.stderr
+
+
+def test_import_official_then_report_compare_and_refuse_eval(tmp_path: Path) -> None:
+    source = ROOT / "tests" / "fixtures" / "official_run"
+    out = tmp_path / "imported"
+    result = runner.invoke(app, ["import-official", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert "imported/tiny-student" in set(board["model"]) and "2 students" in result.stdout
+    html = runner.invoke(app, ["report", str(out), "--html", str(tmp_path / "r.html")])
+    assert html.exit_code == 0, html.output
+    again = runner.invoke(app, ["import-official", str(source), "--out", str(out)])
+    assert again.exit_code == 2 and "run.sqlite" in again.stderr
+    config = write_config(tmp_path, output_dir=str(out))
+    refused = runner.invoke(app, ["eval", str(config)])
+    assert refused.exit_code == 2 and "imported official run" in refused.stderr

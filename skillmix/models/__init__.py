@@ -23,6 +23,7 @@ BACKENDS = {
     "llamacpp": "skillmix.models.llamacpp:LlamaCppBackend",
     "openai": "skillmix.models.openai_api:OpenAIBackend",
     "anthropic": "skillmix.models.anthropic_api:AnthropicBackend",
+    "imported": "skillmix.models.imported:ImportedBackend",
 }
 
 __all__ = [

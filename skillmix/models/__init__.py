@@ -25,6 +25,8 @@ BACKENDS = {
     "anthropic": "skillmix.models.anthropic_api:AnthropicBackend",
     "imported": "skillmix.models.imported:ImportedBackend",
     "hf": "skillmix.models.hf:HFBackend",
+    "vllm": "skillmix.models.vllm_engine:VLLMBackend",
+    "vllm-server": "skillmix.models.vllm_server:VLLMServerBackend",
 }
 
 __all__ = [

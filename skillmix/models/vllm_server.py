@@ -1,0 +1,329 @@
+"""`vllm-server/<name-or-path>`: vLLM's OpenAI-compatible server, started for the run.
+
+The model name is resolved as for `vllm/...` (`smollm2` is the bundled model, converted once;
+anything else a local model folder). On the first `generate` (never at config validation or
+`--dry-run`) the backend starts
+
+    python -m vllm.entrypoints.openai.api_server --model FOLDER --served-model-name NAME
+        --host 127.0.0.1 --port FREE_PORT [--dtype ... --max-model-len ... --enforce-eager ...]
+
+with this environment's Python, waits until `GET /v1/models` answers, and from then on sends
+every call through the `openai/...` backend (Chat Completions, JSON via `json_schema` response
+formats, which vLLM serves with structured outputs). The server is stopped in `aclose` (the
+runner calls it at the end of every run, also after errors and Ctrl-C): SIGTERM, a wait, then
+SIGKILL of its process group; an atexit hook does the same if the process exits without
+`aclose`, and on Linux the server gets SIGTERM if the process that started it dies.
+
+With `base_url` in the model entry, the backend attaches to that running server instead (the
+model name is then its served model name) and starts nothing.
+
+Options: the engine options of `vllm/...` (`tensor_parallel_size`, `dtype`, `max_model_len`,
+`gpu_memory_utilization`, `seed`, `enforce_eager`; same CPU defaults), `extra_args` (further
+server arguments, a list of strings), `startup_timeout_s` (default 300) and `log_file` (the
+server's output; default a temporary file, named in errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any
+
+import httpx2
+import openai
+
+from skillmix.errors import BackendError, SkillmixError
+from skillmix.models.base import (
+    BackendSettings,
+    ModelBackend,
+    ModelOutput,
+    ModelRequest,
+    RetryAdvice,
+)
+from skillmix.models.llamacpp import BUNDLED
+from skillmix.models.openai_api import OpenAIBackend
+from skillmix.models.vllm_engine import (
+    CPU_KV_CACHE_GIB,
+    ENGINE_OPTIONS,
+    check_model_name,
+    config_hash,
+    engine_kwargs,
+    model_folder,
+    on_cpu_build,
+    require_vllm,
+    validate_engine_options,
+)
+
+OPTION_NAMES = frozenset({*ENGINE_OPTIONS, "extra_args", "startup_timeout_s", "log_file"})
+DEFAULT_STARTUP_TIMEOUT_S = 300.0
+STOP_WAIT_S = 30.0  # after SIGTERM, before SIGKILL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_arguments(kwargs: dict[str, Any]) -> list[str]:
+    """`vllm.LLM`-style keyword arguments as api_server command-line flags."""
+    arguments: list[str] = []
+    for key, value in kwargs.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            arguments += [flag] if value else [f"--no-{key.replace('_', '-')}"]
+        else:
+            arguments += [flag, str(value)]
+    return arguments
+
+
+# Linux: `python -m MODULE ARGS` that first asks for SIGTERM when its parent dies
+# (PR_SET_PDEATHSIG), so a killed skillmix does not leave a server behind.
+LINUX_LAUNCHER = (
+    "import ctypes, runpy, signal, sys; "
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM); "
+    "sys.argv = sys.argv[1:]; "
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+
+
+def python_module_command(module: str, arguments: list[str]) -> list[str]:
+    if sys.platform.startswith("linux"):
+        return [sys.executable, "-c", LINUX_LAUNCHER, module, *arguments]
+    return [sys.executable, "-m", module, *arguments]
+
+
+class ServerStartError(BackendError):
+    """The server did not start: the calls fail (not retried), the run goes on."""
+
+
+class ServerProcess:
+    """A started api_server: its process, address and log."""
+
+    def __init__(
+        self, command: list[str], env: dict[str, str], log_path: Path, port: int, temporary: bool
+    ):
+        self.log_path = log_path
+        self.remove_log = temporary  # a temporary log is removed at stop unless start failed
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self._log: IO[bytes] = log_path.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its own process group: engine processes stop with it
+        )
+        self.pid = self.process.pid
+        atexit.register(self.stop)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Poll GET /v1/models until it answers; fail if the server exits or times out."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx2.AsyncClient(timeout=5.0) as client:
+            while True:
+                if self.process.poll() is not None:
+                    self.remove_log = False
+                    raise ServerStartError(
+                        f"the vLLM server exited with status {self.process.returncode} while "
+                        f"starting (log: {self.log_path}):\n{self.log_tail()}"
+                    )
+                with contextlib.suppress(httpx2.HTTPError):
+                    response = await client.get(f"{self.base_url}/models")
+                    if response.status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    self.remove_log = False
+                    raise ServerStartError(
+                        f"the vLLM server was not ready after {timeout_s:.0f} s "
+                        f"(log: {self.log_path}):\n{self.log_tail()}"
+                    )
+                await asyncio.sleep(0.5)
+
+    def stop(self) -> None:
+        """SIGTERM, wait, SIGKILL: the server and whatever is left in its process group."""
+        atexit.unregister(self.stop)
+        process = self.process
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                process.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)  # the group we created (pgid = its pid)
+        self._log.close()
+        if self.remove_log:
+            self.log_path.unlink(missing_ok=True)
+
+
+class VLLMServerBackend(ModelBackend):
+    prefix = "vllm-server"
+    # failures of the OpenAI backend (HTTP, malformed replies) and of starting the server
+    failure_types = (BackendError, openai.APIError, json.JSONDecodeError)
+    default_concurrency = 64  # the server batches what is in flight
+    supports_json_schema = True
+
+    def __init__(self, name: str, settings: BackendSettings):
+        super().__init__(name, settings)
+        options = dict(settings.options)
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            known = ", ".join(sorted(OPTION_NAMES))
+            raise SkillmixError(
+                f"unknown vllm-server option(s) {', '.join(unknown)} (known: {known})"
+            )
+        validate_engine_options(self.prefix, options)
+        extra = options.get("extra_args", [])
+        if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+            raise SkillmixError("vllm-server option extra_args: expected a list of strings")
+        self.extra_args: list[str] = extra
+        timeout = options.get("startup_timeout_s", DEFAULT_STARTUP_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise SkillmixError("vllm-server option startup_timeout_s: expected a positive number")
+        self.startup_timeout_s = float(timeout)
+        log_file = options.get("log_file")
+        self.log_file = Path(log_file) if log_file is not None else None
+        self.attached = settings.base_url is not None
+        if not self.attached:  # we start the server: vLLM must be here, the model a folder
+            require_vllm(self.prefix)
+            check_model_name(self.prefix, name)
+        self.served_name = name if self.attached or name in BUNDLED else Path(name).name
+        self.server: ServerProcess | None = None
+        self._delegate: OpenAIBackend | None = None
+        self._advisor: OpenAIBackend | None = None  # the last delegate, kept to classify errors
+        self._start_error: ServerStartError | None = None  # a failed start is not retried
+        self._start_lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    @cached_property
+    def resolved_model(self) -> str:
+        if self.attached:
+            return self.name  # the served snapshot is stored with each reply
+        folder = model_folder(self.name)
+        return f"{folder.name}:{config_hash(folder)}"
+
+    # -- the server ------------------------------------------------------------------------
+
+    def _command(self, folder: Path, port: int, cpu: bool) -> list[str]:
+        arguments = [
+            "--model",
+            str(folder),
+            "--served-model-name",
+            self.served_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *server_arguments(engine_kwargs(self.options, cpu)),
+            *self.extra_args,
+        ]
+        return python_module_command(SERVER_MODULE, arguments)
+
+    def _launch(self) -> ServerProcess:
+        """Start the server process (blocking parts: conversion, platform check)."""
+        folder = model_folder(self.name)
+        cpu = on_cpu_build()
+        env = dict(os.environ)
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        if cpu:
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
+        port = free_port()
+        if self.log_file is not None:
+            log_path = self.log_file
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            handle, name = tempfile.mkstemp(prefix="skillmix-vllm-server-", suffix=".log")
+            os.close(handle)
+            log_path = Path(name)
+        command = self._command(folder, port, cpu)
+        return ServerProcess(command, env, log_path, port, temporary=self.log_file is None)
+
+    def _delegate_for(self, base_url: str) -> OpenAIBackend:
+        settings = BackendSettings(
+            options={"json_mode": "json_schema"},
+            base_url=base_url,
+            api_key_env=self.settings.api_key_env,
+            timeout_s=self.settings.timeout_s,
+            max_concurrency=self.settings.max_concurrency or self.default_concurrency,
+        )
+        return OpenAIBackend(self.served_name, settings)
+
+    async def _ensure_started(self) -> OpenAIBackend:
+        if self._delegate is not None:
+            return self._delegate
+        if self._start_error is not None:
+            raise self._start_error
+        loop = asyncio.get_running_loop()
+        if self._start_lock is None or self._lock_loop is not loop:
+            self._start_lock, self._lock_loop = asyncio.Lock(), loop
+        async with self._start_lock:
+            if self._delegate is not None:
+                return self._delegate
+            if self._start_error is not None:
+                raise self._start_error
+            if self.attached:
+                assert self.settings.base_url is not None
+                self._delegate = self._advisor = self._delegate_for(self.settings.base_url)
+                return self._delegate
+            try:
+                # The slow parts first, off the loop (converting the bundled model once);
+                # then Popen on the loop's thread, which outlives the run (PR_SET_PDEATHSIG
+                # fires when the thread that started the child ends).
+                await asyncio.to_thread(lambda: (model_folder(self.name), on_cpu_build()))
+                self.server = self._launch()
+                await self.server.wait_ready(self.startup_timeout_s)
+            except BaseException as exc:
+                if self.server is not None:
+                    await asyncio.to_thread(self.server.stop)
+                    self.server = None
+                if isinstance(exc, ServerStartError):
+                    self._start_error = exc
+                raise
+            self._delegate = self._advisor = self._delegate_for(self.server.base_url)
+            return self._delegate
+
+    # -- the ModelBackend interface ----------------------------------------------------------
+
+    async def generate(self, request: ModelRequest) -> ModelOutput:
+        delegate = await self._ensure_started()
+        return await delegate.generate(request)
+
+    def advise(self, error: Exception) -> RetryAdvice:
+        if isinstance(error, ServerStartError) or self._advisor is None:
+            return RetryAdvice(retry=False)
+        return self._advisor.advise(error)  # transient HTTP failures are retried
+
+    async def aclose(self) -> None:
+        delegate, self._delegate = self._delegate, None
+        server, self.server = self.server, None
+        self._start_error = None
+        try:
+            if delegate is not None:
+                await delegate.aclose()
+        finally:
+            if server is not None:
+                await asyncio.to_thread(server.stop)

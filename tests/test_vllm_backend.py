@@ -1,0 +1,344 @@
+"""The vLLM backends for real, on the CPU build of vLLM (`vllm-cpu`) with the bundled model.
+
+Run in .venv-vllm (made by scripts/vllm_env.sh):
+
+    .venv-vllm/bin/python -m pytest tests/test_vllm_backend.py
+
+The main environment has no vLLM and skips this file. One engine serves the in-process tests
+(loading one takes about a minute on 2 cores); the kill-and-resume test runs skillmix in
+subprocesses and the server test starts vLLM's OpenAI server, each loading its own.
+
+Everything runs in float32: on the CPU build, bfloat16 greedy replies of a request run alone
+can differ from the same request in a batch (small batches likely take other kernels), and a
+resumed run batches its remaining calls differently from an uninterrupted one. In float32 they
+do not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+pytest.importorskip("vllm")
+
+import pandas as pd
+
+from skillmix.api import evaluate, make_plan
+from skillmix.grader import points_schema
+from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
+from skillmix.models.vllm_engine import (
+    SharedEngine,
+    VLLMBackend,
+    acquire_engine,
+    model_folder,
+    release_engine,
+)
+from skillmix.models.vllm_server import ServerProcess, VLLMServerBackend
+from skillmix.report import results_frame
+from skillmix.rubric import build_rubric
+
+pytestmark = pytest.mark.slow
+
+OPTIONS: dict[str, Any] = {"dtype": "float32"}  # batch-independent greedy output (see above)
+RESULT_COLUMNS = ["model", "k", "metric", "value", "stderr", "n", "unscored", "failed", "pending"]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def request(text: str, seed: int = 0, **params: Any) -> ModelRequest:
+    return ModelRequest(
+        messages=[{"role": "user", "content": text}],
+        params=GenerationParams(**params),
+        seed=seed,
+    )
+
+
+def make_backend(**options: Any) -> VLLMBackend:
+    backend = create_backend("vllm/smollm2", BackendSettings(options={**OPTIONS, **options}))
+    assert isinstance(backend, VLLMBackend)
+    return backend
+
+
+def generate_all(requests: list[ModelRequest], **options: Any) -> list[Any]:
+    """All requests at once through a fresh backend on the shared engine, then closed."""
+
+    async def run() -> list[Any]:
+        backend = make_backend(**options)
+        try:
+            return await asyncio.gather(*(backend.generate(r) for r in requests))
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(run())
+
+
+def run_config(
+    tmp_path: Path, name: str, model: str = "vllm/smollm2", ks: list[int] | None = None
+) -> dict[str, Any]:
+    """A tiny run, greedy so that it is deterministic."""
+    entry: dict[str, Any] = {"model": model, "options": dict(OPTIONS)}
+    return {
+        "name": name,
+        "output_dir": str(tmp_path / name),
+        "catalog": {
+            "skills": str(ROOT / "data" / "skills.yaml"),
+            "topics": str(ROOT / "data" / "topics.yaml"),
+        },
+        "seed": 7,
+        "k": ks or [1, 2],
+        "items_per_k": 2,
+        "generations": 1,
+        "gradings": 1,
+        "students": [{**entry, "params": {"temperature": 0, "max_tokens": 32}}],
+        # the grader's JSON object needs room: at 32 tokens it is cut off (unscored)
+        "grader": {**entry, "params": {"temperature": 0, "max_tokens": 128}},
+    }
+
+
+def stored(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def count_responses(run_dir: Path) -> int:
+    if not (run_dir / "run.sqlite").exists():
+        return 0
+    try:
+        return int(stored(run_dir, "SELECT COUNT(*) FROM responses")[0][0])
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def results(run_dir: Path) -> pd.DataFrame:
+    frame = pd.read_csv(run_dir / "leaderboard.csv")
+    return frame[RESULT_COLUMNS].sort_values(["model", "k", "metric"]).reset_index(drop=True)
+
+
+def graded(run_dir: Path) -> list[tuple[Any, ...]]:
+    return stored(
+        run_dir,
+        "SELECT g.item_id, g.gen, g.grading, g.status, g.points, n.answer FROM gradings g "
+        "JOIN generations n USING (student, item_id, gen) ORDER BY 1, 2, 3",
+    )
+
+
+def eval_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "skillmix", "eval", str(config), "--quiet"]
+
+
+def living_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that are still running (zombies excluded)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(stat[2]) == pgid and stat[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def wait_until_gone(pgid: int, timeout_s: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while (living := living_in_group(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return living
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[SharedEngine]:
+    """The module's engine: backends made by the tests (and runs in this process) share it."""
+    key, shared = acquire_engine(model_folder("smollm2"), OPTIONS)
+    yield shared
+    release_engine(key)
+
+
+@pytest.fixture
+def chat_calls(engine: SharedEngine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch size of every `llm.chat` call on the real engine during the test."""
+    sizes: list[int] = []
+    real_chat: Callable[..., Any] = engine.llm.chat
+
+    def counting_chat(messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(messages))
+        return real_chat(messages, *args, **kwargs)
+
+    monkeypatch.setattr(engine.llm, "chat", counting_chat)
+    return sizes
+
+
+@pytest.fixture(scope="module")
+def straight_run(engine: SharedEngine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted mini run through the real runner, in process, on the shared engine."""
+    tmp_path = tmp_path_factory.mktemp("straight")
+    run_results = evaluate(run_config(tmp_path, "straight"))
+    run_dir = tmp_path / "straight"
+    # the leaderboard CSV as `skillmix eval` writes it
+    results_frame(run_results).to_csv(run_dir / "leaderboard.csv", index=False, float_format="%.6g")
+    return run_dir
+
+
+# -- the in-process engine --------------------------------------------------------------------
+
+
+def test_concurrent_calls_reach_the_engine_as_one_batch(chat_calls: list[int]) -> None:
+    topics = ["gardening", "curling", "piano tuning", "locksmithing"] * 2
+    requests = [
+        request(f"Write one sentence about {topic}.", seed=i, temperature=0.8, max_tokens=8)
+        for i, topic in enumerate(topics)
+    ]
+    outputs = generate_all(requests)
+    assert chat_calls == [8]
+    for output in outputs:
+        assert output.text.strip()
+        assert output.usage.input_tokens > 10
+        assert 0 < output.usage.output_tokens <= 8
+        assert output.finish_reason in ("stop", "length")
+
+
+def test_sampling_follows_the_seed_and_greedy_ignores_the_batch(chat_calls: list[int]) -> None:
+    sampled = request("Invent a name for a city.", seed=1234, temperature=1.0, max_tokens=12)
+    others = [request(f"Count to {n}.", seed=n, temperature=1.0, max_tokens=12) for n in (3, 5, 7)]
+    in_batch = generate_all([*others, sampled])[-1].text
+    alone = generate_all([sampled])[0].text
+    assert in_batch == alone
+    assert generate_all([sampled])[0].text == alone  # the same seed, the same text
+
+    greedy = [
+        request(f"Describe {thing} in one sentence.", temperature=0, max_tokens=16)
+        for thing in ("a lighthouse", "a violin", "rain", "a market")
+    ]
+    batched = [output.text for output in generate_all(greedy)]
+    one_by_one = [generate_all([r])[0].text for r in greedy]
+    assert batched == one_by_one
+    assert chat_calls == [4, 1, 1, 4, 1, 1, 1, 1]
+
+
+def test_json_schema_requests_return_a_json_object_of_that_shape(engine: SharedEngine) -> None:
+    rubric = build_rubric(("hedging (linguistics)",), "Gardening")
+    schema = points_schema(rubric)
+    ask = request(
+        "Grade this text about gardening: 'Perhaps the roses might bloom.' "
+        "Give 1 or 0 for each criterion as JSON.",
+        temperature=0,
+        max_tokens=128,
+    )
+    output = generate_all([ModelRequest(ask.messages, ask.params, 0, json_schema=schema)])[0]
+    reply = json.loads(output.text)
+    assert isinstance(reply, dict)
+    assert set(reply) == set(schema["required"])
+    assert all(value in (0, 1) for value in reply.values())
+
+
+def test_a_mini_run_through_the_runner(straight_run: Path) -> None:
+    generations = stored(straight_run, "SELECT status FROM generations")
+    gradings = stored(straight_run, "SELECT status FROM gradings")
+    assert [status for (status,) in generations] == ["ok"] * 4
+    assert [status for (status,) in gradings] == ["scored"] * 4
+    backends = stored(straight_run, "SELECT DISTINCT backend, resolved_model FROM responses")
+    assert len(backends) == 1 and backends[0][0] == "vllm"
+
+
+# -- a run in a subprocess, killed and resumed -------------------------------------------------
+
+
+def test_killed_run_resumes_without_repeating_calls_and_matches_uninterrupted(
+    tmp_path: Path, straight_run: Path
+) -> None:
+    config = tmp_path / "resumed.yaml"
+    config.write_text(yaml.safe_dump(run_config(tmp_path, "resumed")))
+    run_dir = tmp_path / "resumed"
+    total = count_responses(straight_run)  # 4 turn-1, 4 turn-2 and 4 grading calls
+
+    process = subprocess.Popen(
+        eval_command(config),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a group of its own: its engine processes can be found
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while count_responses(run_dir) == 0:  # the first batch is stored: kill before the next
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)  # the skillmix process only, as the OOM killer would
+        process.wait()
+        # vLLM's engine processes would outlive it; the backend's watchdog kills them
+        assert wait_until_gone(process.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    before = {key for (key,) in stored(run_dir, "SELECT key FROM responses")}
+    assert 0 < len(before) < total
+
+    finished = subprocess.run(eval_command(config), cwd=ROOT, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    calls = dict(stored(run_dir, "SELECT key, COUNT(*) FROM calls GROUP BY key"))
+    repeated = [key for key in before if calls[key] != 1]
+    assert not repeated, f"{len(repeated)} stored responses were requested again"
+    assert count_responses(run_dir) == total
+    assert results(run_dir).equals(results(straight_run))
+    assert graded(run_dir) == graded(straight_run)
+
+
+# -- vLLM's OpenAI server ---------------------------------------------------------------------
+
+
+def test_server_backend_runs_an_eval_and_stops_its_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launched: list[ServerProcess] = []
+    launch = VLLMServerBackend._launch
+
+    def spy(self: VLLMServerBackend) -> ServerProcess:
+        server = launch(self)
+        launched.append(server)
+        return server
+
+    monkeypatch.setattr(VLLMServerBackend, "_launch", spy)
+    config = run_config(tmp_path, "served", model="vllm-server/smollm2", ks=[1])
+
+    make_plan(config)  # validating the config and building backends starts nothing
+    assert launched == []
+
+    evaluate(config)
+    run_dir = tmp_path / "served"
+    assert [status for (status,) in stored(run_dir, "SELECT status FROM generations")] == [
+        "ok",
+        "ok",
+    ]
+    assert [s for (s,) in stored(run_dir, "SELECT status FROM gradings")] == ["scored"] * 2
+    backends = {b for (b,) in stored(run_dir, "SELECT DISTINCT backend FROM responses")}
+    assert backends == {"vllm-server"}
+    assert len(launched) == 1  # student and grader share one backend, so one server
+    server = launched[0]
+    assert server.process.poll() is not None  # the server has exited (and was reaped)
+    assert wait_until_gone(server.pid) == []  # so have its engine processes (its group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -15,6 +16,9 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
+# As skillmix.models.hf does, but before torch loads here: OpenMP threads that spin slow torch
+# down badly on a CPU shared with other busy processes (and with llama.cpp in the run test).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 

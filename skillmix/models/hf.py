@@ -9,7 +9,8 @@ Options (the model entry's `options`):
 - `dtype`: "float32" (default on CPU), "bfloat16" (default on CUDA) or "float16";
 - `max_batch_size`: requests decoded together in one `model.generate` (default 8); it is also
   the backend's default concurrency, so the runner keeps a batch's worth of calls in flight;
-- `batch_wait_ms`: how long the first waiting request waits for companions (default 20).
+- `batch_wait_ms`: how long the first waiting request waits for companions (default 20);
+- `threads`: torch's CPU threads (`torch.set_num_threads`, process-wide; default: torch's own).
 
 Batching. Concurrent `generate` calls go into a queue; one worker task takes the first waiting
 request, waits up to `batch_wait_ms` (or until `max_batch_size` requests are waiting) and runs
@@ -24,10 +25,15 @@ the choice of tokens never depends on which requests share the batch: greedy req
 same text alone or in any batch, and a sampled request gives the same text for the same seed,
 up to floating-point effects: the logits themselves come from matrix products whose shapes
 (batch size, padded length) depend on the batch, so they may differ in the last bits, which
-can flip a near-tie between two tokens. Measured on SmolLM2 in float32 on CPU this did not
-change any output (see tests/test_hf_backend.py and benchmarks/hf_batching.py); in bfloat16 or
-on a GPU such flips are more likely. Results are reproducible on the same machine, versions and
-dtype, not across devices or dtypes.
+can flip a near-tie between two tokens. Measured on SmolLM2 on CPU: in float32 no output
+changed (16 skill-mix prompts, 64 tokens, batches of 1, 8 and 16: see tests/test_hf_backend.py
+and benchmarks/hf_batching.py); in bfloat16, 11 of the 16 greedy replies changed between one at
+a time and batches of 8 or 16. So use float32 where replies must not depend on the batch.
+Results are reproducible on the same machine, versions, device and dtype; not across them.
+
+A batch runs until its longest row is done: a row that stops early waits for the others (its
+caller gets the reply when the batch ends). The runner sends one student's requests with the
+same parameters, so this costs little there.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ from typing import Any
 
 # Never reach the hub: models load from local folders only (set before transformers loads).
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Idle OpenMP threads sleep instead of spinning. With spinning threads, torch on a CPU shared with
+# other busy processes (or with llama.cpp's threads in this process) ran 5-10x slower. Read once,
+# when torch loads its OpenMP runtime: it has no effect if torch was imported before this module.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 from transformers import (
@@ -66,7 +76,7 @@ from skillmix.models.llamacpp import BUNDLED, gguf_path
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms"})
+OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms", "threads"})
 # config.json keys that change with the writer, not with the model
 VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "_name_or_path"})
 
@@ -235,6 +245,7 @@ class HFBackend(ModelBackend):
         self.max_batch_size = _positive(options, "max_batch_size", 8)
         self.batch_wait_s = _positive(options, "batch_wait_ms", 20, zero=True) / 1000
         self.default_concurrency = self.max_batch_size
+        self.threads = _positive(options, "threads", 0, zero=True) or None
         self.folder = model_folder(name)
         self._resolved = f"{self.folder.name}:{config_hash(self.folder)}"
         self._loaded: Loaded | None = None
@@ -252,7 +263,9 @@ class HFBackend(ModelBackend):
 
     def _load(self) -> Loaded:
         if self._loaded is None:
-            logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
+            if self.threads is not None:
+                torch.set_num_threads(self.threads)
             path = str(self.folder)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             tokenizer.padding_side = "left"
@@ -317,7 +330,7 @@ class HFBackend(ModelBackend):
         attention_mask = batch["attention_mask"].to(self.device)
         width = input_ids.shape[1]
         stopper = RowStopper(rows, width, loaded.eos_ids, tokenizer)
-        generation = GenerationConfig(  # type: ignore[no-untyped-call]
+        generation = GenerationConfig(  # type: ignore[no-untyped-call, unused-ignore]
             max_new_tokens=max(row.max_new_tokens for row in rows),
             do_sample=False,  # RowSampler has already chosen each sampling row's token
             num_beams=1,

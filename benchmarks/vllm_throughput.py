@@ -40,11 +40,11 @@ from typing import Any
 from skillmix.catalog import load_catalog
 from skillmix.config import ModelEntry, PromptPaths, parse_config
 from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
+from skillmix.models.folders import model_folder
 from skillmix.models.vllm_engine import (
     SharedEngine,
     VLLMBackend,
     acquire_engine,
-    model_folder,
     release_engine,
     sampling_params,
 )
@@ -196,7 +196,7 @@ def main() -> int:
     requests = [ModelRequest(messages, params, seed=i) for i, (_, messages) in enumerate(pairs)]
 
     started = time.perf_counter()
-    key, engine = acquire_engine(model_folder("smollm2"), options)
+    key, engine = acquire_engine(model_folder("vllm", "smollm2"), options)
     print(f"engine loaded in {time.perf_counter() - started:.1f} s", flush=True)
     try:
         import vllm

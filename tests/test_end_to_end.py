@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
+from run_helpers import (
+    count_responses,
+    eval_command,
+    graded,
+    kill_after_responses,
+    results,
+    start_eval,
+    stored,
+    wait_for_responses,
+)
 
 pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.slow
-
-RESULT_COLUMNS = ["model", "k", "metric", "value", "stderr", "n", "unscored", "failed", "pending"]
 
 
 def write_config(tmp_path: Path, name: str) -> Path:
@@ -42,51 +45,6 @@ def write_config(tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def eval_command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "skillmix", "eval", str(config), "--quiet"]
-
-
-def stored(run_dir: Path, sql: str) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(run_dir / "run.sqlite")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
-def count_responses(run_dir: Path) -> int:
-    if not (run_dir / "run.sqlite").exists():
-        return 0
-    try:
-        return int(stored(run_dir, "SELECT COUNT(*) FROM responses")[0][0])
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
-def kill_after_responses(config: Path, run_dir: Path, responses: int) -> None:
-    process = subprocess.Popen(eval_command(config), cwd=ROOT, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while count_responses(run_dir) < responses:
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def results(run_dir: Path) -> pd.DataFrame:
-    frame = pd.read_csv(run_dir / "leaderboard.csv")
-    return frame[RESULT_COLUMNS].sort_values(["model", "k", "metric"]).reset_index(drop=True)
-
-
-def graded(run_dir: Path) -> list[tuple[object, ...]]:
-    return stored(
-        run_dir,
-        "SELECT g.item_id, g.gen, g.grading, g.status, g.points, n.answer FROM gradings g "
-        "JOIN generations n USING (student, item_id, gen) ORDER BY 1, 2, 3",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -131,13 +89,8 @@ def test_rerunning_a_finished_run_calls_no_model(straight_run: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path, straight_run: Path) -> None:
     config = write_config(tmp_path, "interrupted")
     run_dir = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        eval_command(config), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while count_responses(run_dir) < 3:
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    process = start_eval(config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_responses(process, run_dir, responses=3)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

@@ -118,7 +118,7 @@ def test_failed_conversion_leaves_no_folder(
 
 
 def test_missing_folder_is_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(SkillmixError, match="neither a bundled model nor a local folder"):
+    with pytest.raises(SkillmixError, match="neither a bundled model nor a folder"):
         create_backend(f"hf/{tmp_path / 'no-such-model'}", BackendSettings())
     with pytest.raises(SkillmixError, match=r"no config\.json"):
         create_backend(f"hf/{tmp_path}", BackendSettings())
@@ -132,6 +132,17 @@ def test_bad_options_are_bad_input() -> None:
         create_backend("hf/smollm2", BackendSettings(options={"max_batch_size": 0}))
     with pytest.raises(SkillmixError, match="dtype"):
         create_backend("hf/smollm2", BackendSettings(options={"dtype": "int3"}))
+
+
+@needs_model
+def test_dtype_is_part_of_what_answers() -> None:
+    """Replies differ between dtypes: a run must not reuse stored replies of another dtype."""
+
+    def resolved(**options: str) -> str:
+        return create_backend("hf/smollm2", BackendSettings(options=options)).resolved_model
+
+    assert resolved() == resolved(dtype="float32")
+    assert resolved(dtype="bfloat16") != resolved(dtype="float32")
 
 
 # -- the bundled model -------------------------------------------------------------------------

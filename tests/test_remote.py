@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
+from run_helpers import graded, stored
 from typer.testing import CliRunner
 from wire_servers import ServerHandle, running_server
 
@@ -80,22 +80,6 @@ def config(tmp_path: Path, server: ServerHandle, name: str, **overrides: Any) ->
     return path
 
 
-def rows(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(run_dir / "run.sqlite")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
-def stored_results(run_dir: Path) -> list[tuple[Any, ...]]:
-    return rows(
-        run_dir,
-        "SELECT g.student, g.item_id, g.gen, g.grading, g.status, g.points, n.answer "
-        "FROM gradings g JOIN generations n USING (student, item_id, gen) ORDER BY 1, 2, 3, 4",
-    )
-
-
 def test_faulted_run_completes_and_equals_fault_free_run(
     tmp_path: Path, clean_server: ServerHandle, faulty_server: ServerHandle
 ) -> None:
@@ -108,12 +92,12 @@ def test_faulted_run_completes_and_equals_fault_free_run(
     assert sum(faults.values()) > 0.2 * faulty_server.stats()["requests_total"]
     assert all(count > 0 for count in faults.values()), faults  # every kind was injected
     expected = 2 * 12 * 2 * 2  # students x items x G x R
-    assert len(stored_results(tmp_path / "faulty")) == expected
-    assert rows(tmp_path / "faulty", "SELECT COUNT(*) FROM generations WHERE status != 'ok'") == [
+    assert len(graded(tmp_path / "faulty")) == expected
+    assert stored(tmp_path / "faulty", "SELECT COUNT(*) FROM generations WHERE status != 'ok'") == [
         (0,)
     ]
     # base_url differs between the two servers, so compare what the models said, not keys
-    assert stored_results(tmp_path / "faulty") == stored_results(tmp_path / "clean")
+    assert graded(tmp_path / "faulty") == graded(tmp_path / "clean")
     board = pd.read_csv(tmp_path / "faulty" / "leaderboard.csv")
     assert board["failed"].sum() == 0 and board["unscored"].sum() == 0
     assert (board["student_cost_usd"] > 0).all() and (board["grader_cost_usd"] > 0).all()
@@ -128,12 +112,12 @@ def test_client_errors_are_recorded_against_items_and_not_retried(
     path.write_text(yaml.safe_dump(data))
     result = runner.invoke(app, ["eval", str(path), "-q"])
     assert result.exit_code == 0, result.output
-    failed = rows(
+    failed = stored(
         tmp_path / "bad", "SELECT student, reason FROM generations WHERE status = 'failed'"
     )
     assert len(failed) == 2 and all(s == "openai/no-such-model" for s, _ in failed)
     assert all("NotFoundError" in reason and "404" in reason for _, reason in failed)
-    calls = rows(
+    calls = stored(
         tmp_path / "bad",
         "SELECT COUNT(*) FROM calls c WHERE c.key NOT IN (SELECT key FROM responses)",
     )
@@ -163,7 +147,7 @@ def test_budget_stops_cleanly_and_resumes(tmp_path: Path, clean_server: ServerHa
     assert "budget reached" in stopped.stderr
     board = pd.read_csv(tmp_path / "budget" / "leaderboard.csv")
     assert board["pending"].sum() > 0
-    spent_before = {key for (key,) in rows(tmp_path / "budget", "SELECT key FROM responses")}
+    spent_before = {key for (key,) in stored(tmp_path / "budget", "SELECT key FROM responses")}
 
     data = yaml.safe_load(path.read_text())
     data["budget_usd"] = 10_000.0
@@ -172,7 +156,7 @@ def test_budget_stops_cleanly_and_resumes(tmp_path: Path, clean_server: ServerHa
     assert resumed.exit_code == 0, resumed.output
     board = pd.read_csv(tmp_path / "budget" / "leaderboard.csv")
     assert board["pending"].sum() == 0 and board["failed"].sum() == 0
-    calls = dict(rows(tmp_path / "budget", "SELECT key, COUNT(*) FROM calls GROUP BY key"))
+    calls = dict(stored(tmp_path / "budget", "SELECT key, COUNT(*) FROM calls GROUP BY key"))
     assert all(calls[key] == 1 for key in spent_before)
 
 

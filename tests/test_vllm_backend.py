@@ -21,9 +21,7 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,22 +30,22 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT
+from run_helpers import count_responses, eval_command, graded, kill_after_responses, results, stored
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 pytest.importorskip("vllm")
 
-import pandas as pd
 
 from skillmix.api import evaluate, make_plan
 from skillmix.grader import points_schema
 from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
+from skillmix.models.folders import model_folder
 from skillmix.models.vllm_engine import (
     SharedEngine,
     VLLMBackend,
     acquire_engine,
-    model_folder,
     release_engine,
 )
 from skillmix.models.vllm_server import ServerProcess, VLLMServerBackend
@@ -57,7 +55,6 @@ from skillmix.rubric import build_rubric
 pytestmark = pytest.mark.slow
 
 OPTIONS: dict[str, Any] = {"dtype": "float32"}  # batch-independent greedy output (see above)
-RESULT_COLUMNS = ["model", "k", "metric", "value", "stderr", "n", "unscored", "failed", "pending"]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -91,10 +88,14 @@ def generate_all(requests: list[ModelRequest], **options: Any) -> list[Any]:
 
 
 def run_config(
-    tmp_path: Path, name: str, model: str = "vllm/smollm2", ks: list[int] | None = None
+    tmp_path: Path,
+    name: str,
+    model: str = "vllm/smollm2",
+    ks: list[int] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """A tiny run, greedy so that it is deterministic."""
-    entry: dict[str, Any] = {"model": model, "options": dict(OPTIONS)}
+    """A tiny run, greedy so that it is deterministic: 4 items at k=1, 2 (2 at k=1 alone)."""
+    entry: dict[str, Any] = {"model": model, "options": {**OPTIONS, **options}}
     return {
         "name": name,
         "output_dir": str(tmp_path / name),
@@ -111,40 +112,6 @@ def run_config(
         # the grader's JSON object needs room: at 32 tokens it is cut off (unscored)
         "grader": {**entry, "params": {"temperature": 0, "max_tokens": 128}},
     }
-
-
-def stored(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(run_dir / "run.sqlite")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
-def count_responses(run_dir: Path) -> int:
-    if not (run_dir / "run.sqlite").exists():
-        return 0
-    try:
-        return int(stored(run_dir, "SELECT COUNT(*) FROM responses")[0][0])
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
-def results(run_dir: Path) -> pd.DataFrame:
-    frame = pd.read_csv(run_dir / "leaderboard.csv")
-    return frame[RESULT_COLUMNS].sort_values(["model", "k", "metric"]).reset_index(drop=True)
-
-
-def graded(run_dir: Path) -> list[tuple[Any, ...]]:
-    return stored(
-        run_dir,
-        "SELECT g.item_id, g.gen, g.grading, g.status, g.points, n.answer FROM gradings g "
-        "JOIN generations n USING (student, item_id, gen) ORDER BY 1, 2, 3",
-    )
-
-
-def eval_command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "skillmix", "eval", str(config), "--quiet"]
 
 
 def living_in_group(pgid: int) -> list[int]:
@@ -173,7 +140,7 @@ def wait_until_gone(pgid: int, timeout_s: float = 30) -> list[int]:
 @pytest.fixture(scope="module")
 def engine() -> Iterator[SharedEngine]:
     """The module's engine: backends made by the tests (and runs in this process) share it."""
-    key, shared = acquire_engine(model_folder("smollm2"), OPTIONS)
+    key, shared = acquire_engine(model_folder("vllm", "smollm2"), OPTIONS)
     yield shared
     release_engine(key)
 
@@ -271,32 +238,21 @@ def test_killed_run_resumes_without_repeating_calls_and_matches_uninterrupted(
     tmp_path: Path, straight_run: Path
 ) -> None:
     config = tmp_path / "resumed.yaml"
-    config.write_text(yaml.safe_dump(run_config(tmp_path, "resumed")))
+    # batches of 2, so that the 4 turn-1 calls take two engine calls: killed after the first,
+    # the run stops in the middle of a phase (its replies must not depend on the batching)
+    config.write_text(yaml.safe_dump(run_config(tmp_path, "resumed", max_batch_size=2)))
     run_dir = tmp_path / "resumed"
     total = count_responses(straight_run)  # 4 turn-1, 4 turn-2 and 4 grading calls
 
-    process = subprocess.Popen(
-        eval_command(config),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # a group of its own: its engine processes can be found
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while count_responses(run_dir) == 0:  # the first batch is stored: kill before the next
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)  # the skillmix process only, as the OOM killer would
-        process.wait()
-        # vLLM's engine processes would outlive it; the backend's watchdog kills them
-        assert wait_until_gone(process.pid) == []
+    # a process group of its own, so that its engine processes can be found
+    pid = kill_after_responses(config, run_dir, 1, timeout_s=600, start_new_session=True)
+    try:  # vLLM's engine processes would outlive it; the backend's watchdog kills them
+        assert wait_until_gone(pid) == []
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
     before = {key for (key,) in stored(run_dir, "SELECT key FROM responses")}
-    assert 0 < len(before) < total
+    assert 0 < len(before) < 4  # part of the turn-1 phase
 
     finished = subprocess.run(eval_command(config), cwd=ROOT, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr[-3000:]

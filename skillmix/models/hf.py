@@ -38,16 +38,11 @@ same parameters, so this costs little there.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
-import json
 import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 # Never reach the hub: models load from local folders only (set before transformers loads).
@@ -70,34 +65,13 @@ from transformers import (
 from transformers.utils import logging
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest, Usage
-from skillmix.models.hf_convert import ensure_converted
-from skillmix.models.llamacpp import BUNDLED, gguf_path
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
+from skillmix.models.batching import BatchingBackend, check_option_names, int_option
+from skillmix.models.folders import folder_identity, model_folder
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms", "threads"})
-# config.json keys that change with the writer, not with the model
-VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "_name_or_path"})
-
-
-def model_folder(name: str) -> Path:
-    """The saved-model folder a model name stands for: a bundled model (converted) or a path."""
-    if name in BUNDLED:
-        return ensure_converted(gguf_path(name))
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise SkillmixError(f"hf model '{name}' is neither a bundled model nor a local folder")
-    if not (path / "config.json").is_file():
-        raise SkillmixError(f"hf model folder '{name}' has no config.json (not a saved model)")
-    return path.resolve()
-
-
-def config_hash(folder: Path) -> str:
-    """A short hash of the model's config.json, without the keys that name the writer."""
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    kept = {k: v for k, v in config.items() if k not in VOLATILE_CONFIG_KEYS}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -120,12 +94,6 @@ class RowSettings:
             stop=tuple(s for s in params.stop or () if s),
             seed=request.seed,
         )
-
-
-@dataclass
-class Pending:
-    request: ModelRequest
-    future: asyncio.Future[ModelOutput]
 
 
 class RowSampler(LogitsProcessor):
@@ -218,41 +186,25 @@ class Loaded:
     context: int | None = None
 
 
-class HFBackend(ModelBackend):
+class HFBackend(BatchingBackend):
     prefix = "hf"
     supports_json_schema = False  # no constrained decoding
 
     def __init__(self, name: str, settings: BackendSettings):
-        super().__init__(name, settings)
-        options = dict(settings.options)
-        unknown = sorted(set(options) - OPTION_NAMES)
-        if unknown:
-            known = ", ".join(sorted(OPTION_NAMES))
-            raise SkillmixError(f"unknown hf option(s) {', '.join(unknown)} (known: {known})")
-        try:
-            self.device = torch.device(str(options.get("device", "cpu")))
-        except RuntimeError:
-            raise SkillmixError(f"hf option device: not a device: {options['device']!r}") from None
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise SkillmixError("hf option device: CUDA is not available in this torch build")
-        if self.device.type not in ("cpu", "cuda"):
-            raise SkillmixError(f"hf option device: expected cpu or cuda, got {self.device}")
+        options = settings.options
+        check_option_names(self.prefix, options, OPTION_NAMES)
+        super().__init__(name, settings, default_batch_size=8, default_wait_ms=20)
+        self.device = parse_device(options.get("device", "cpu"))
         default_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         dtype = str(options.get("dtype", default_dtype))
         if dtype not in DTYPES:
             raise SkillmixError(f"hf option dtype: expected one of {', '.join(DTYPES)}")
         self.dtype = DTYPES[dtype]
-        self.max_batch_size = _positive(options, "max_batch_size", 8)
-        self.batch_wait_s = _positive(options, "batch_wait_ms", 20, zero=True) / 1000
-        self.default_concurrency = self.max_batch_size
-        self.threads = _positive(options, "threads", 0, zero=True) or None
-        self.folder = model_folder(name)
-        self._resolved = f"{self.folder.name}:{config_hash(self.folder)}"
+        self.threads = int_option(self.prefix, options, "threads", 0, zero=True) or None
+        self.folder = model_folder(self.prefix, name)
+        self._resolved = folder_identity(self.folder, dtype)
         self._loaded: Loaded | None = None
         self._lock = threading.Lock()  # one batch (or load/release) at a time
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[Pending] | None = None
-        self._worker: asyncio.Task[None] | None = None
         self.batch_sizes: Counter[int] = Counter()  # batches run, by size (for tests, benchmarks)
 
     @property
@@ -283,7 +235,7 @@ class HFBackend(ModelBackend):
             self._loaded = Loaded(model, tokenizer, eos_ids, context)
         return self._loaded
 
-    def _run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
+    def run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
         """Decode requests together; a request that cannot run gets its error instead."""
         with self._lock, torch.inference_mode():
             loaded = self._load()
@@ -362,91 +314,23 @@ class HFBackend(ModelBackend):
             )
         return outputs
 
-    def _release(self) -> None:
+    def release(self) -> None:
         with self._lock:
             self._loaded = None
 
-    # -- the batching queue ------------------------------------------------------------------
-
-    def _ensure_worker(self) -> asyncio.Queue[Pending]:
-        loop = asyncio.get_running_loop()
-        worker = self._worker
-        if self._loop is not loop or self._queue is None or worker is None or worker.done():
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._work(self._queue), name="hf-batcher")
-        return self._queue
-
-    async def generate(self, request: ModelRequest) -> ModelOutput:
-        queue = self._ensure_worker()
-        future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
-        queue.put_nowait(Pending(request, future))
-        return await future
-
-    async def _collect(self, queue: asyncio.Queue[Pending]) -> list[Pending]:
-        batch = [await queue.get()]
-        deadline = asyncio.get_running_loop().time() + self.batch_wait_s
-        while len(batch) < self.max_batch_size:
-            if not queue.empty():
-                batch.append(queue.get_nowait())
-                continue
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(queue.get(), left))
-            except TimeoutError:
-                break
-        return [p for p in batch if not p.future.done()]  # drop cancelled callers
-
-    async def _work(self, queue: asyncio.Queue[Pending]) -> None:
-        batch: list[Pending] = []
-        try:
-            while True:
-                batch = await self._collect(queue)
-                if not batch:
-                    continue
-                try:
-                    results = await asyncio.to_thread(self._run_batch, [p.request for p in batch])
-                except Exception as exc:  # fail the batch's callers, keep serving
-                    error = exc
-                    if _is_out_of_memory(exc):
-                        error = BackendError(f"out of memory: {exc}")
-                    for pending in batch:
-                        if not pending.future.done():
-                            pending.future.set_exception(error)
-                    continue
-                for pending, result in zip(batch, results, strict=True):
-                    if pending.future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        pending.future.set_exception(result)
-                    else:
-                        pending.future.set_result(result)
-                batch = []
-        finally:
-            closed = BackendError("the hf backend was closed")
-            leftover = batch + [queue.get_nowait() for _ in range(queue.qsize())]
-            for pending in leftover:
-                if not pending.future.done():
-                    pending.future.set_exception(closed)
-
-    async def aclose(self) -> None:
-        worker, self._worker, self._queue, self._loop = self._worker, None, None, None
-        if worker is not None and not worker.done():
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        await asyncio.to_thread(self._release)  # after the running batch, if any
+    def batch_error(self, exc: Exception) -> Exception:
+        if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+            return BackendError(f"out of memory: {exc}")
+        return exc
 
 
-def _positive(options: dict[str, Any], key: str, default: int, zero: bool = False) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
-        least = "a non-negative" if zero else "a positive"
-        raise SkillmixError(f"hf option {key}: expected {least} integer, got {value!r}")
-    return value
-
-
-def _is_out_of_memory(exc: Exception) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+def parse_device(value: object) -> torch.device:
+    try:
+        device = torch.device(str(value))
+    except RuntimeError:
+        raise SkillmixError(f"hf option device: not a device: {value!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SkillmixError("hf option device: CUDA is not available in this torch build")
+    if device.type not in ("cpu", "cuda"):
+        raise SkillmixError(f"hf option device: expected cpu or cuda, got {device}")
+    return device

@@ -48,10 +48,8 @@ package's `__main__` in its spawned children; other scripts that start the engin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -65,8 +63,9 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest, Usage
-from skillmix.models.llamacpp import BUNDLED, gguf_path
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
+from skillmix.models.batching import BatchingBackend, check_option_names
+from skillmix.models.folders import check_model_name, folder_identity, model_folder
 
 ENGINE_OPTIONS = (
     "tensor_parallel_size",
@@ -81,11 +80,9 @@ CPU_DEFAULTS: dict[str, Any] = {"dtype": "bfloat16", "max_model_len": 2048, "enf
 CPU_KV_CACHE_GIB = "2"  # VLLM_CPU_KVCACHE_SPACE when unset: else vLLM reserves most of the RAM
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_BATCH_WAIT_MS = 50
-# config.json keys that change with the writer, not with the model
-VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "_name_or_path"})
 
 
-# -- the model folder ------------------------------------------------------------------------
+# -- vLLM and its options ------------------------------------------------------------------------
 
 
 def require_vllm(prefix: str) -> None:
@@ -94,36 +91,6 @@ def require_vllm(prefix: str) -> None:
             f"backend '{prefix}' needs vLLM: `pip install vllm` on a GPU machine, or "
             "scripts/vllm_env.sh for the CPU build (then run skillmix from .venv-vllm)"
         )
-
-
-def check_model_name(prefix: str, name: str) -> None:
-    """Fail early (at config validation) on a name that is neither bundled nor a model folder."""
-    if name in BUNDLED:
-        gguf_path(name)  # the bundled package is installed
-        return
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise SkillmixError(f"{prefix} model '{name}' is neither a bundled model nor a folder")
-    if not (path / "config.json").is_file():
-        raise SkillmixError(
-            f"{prefix} model folder '{name}' has no config.json (not a saved model)"
-        )
-
-
-def model_folder(name: str) -> Path:
-    """The saved-model folder a checked model name stands for (a bundled model is converted)."""
-    if name in BUNDLED:
-        from skillmix.models.hf_convert import ensure_converted  # torch + transformers
-
-        return ensure_converted(gguf_path(name))
-    return Path(name).expanduser().resolve()
-
-
-def config_hash(folder: Path) -> str:
-    """A short hash of the model's config.json, without the keys that name the writer."""
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    kept = {k: v for k, v in config.items() if k not in VOLATILE_CONFIG_KEYS}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def on_cpu_build() -> bool:
@@ -387,47 +354,32 @@ def chat_batch(
     return [model_output(output) for output in outputs]
 
 
-@dataclass
-class Pending:
-    request: ModelRequest
-    future: asyncio.Future[ModelOutput]
-
-
-class VLLMBackend(ModelBackend):
+class VLLMBackend(BatchingBackend):
     prefix = "vllm"
     supports_json_schema = True  # structured outputs: SamplingParams(structured_outputs=...)
 
     def __init__(self, name: str, settings: BackendSettings):
-        super().__init__(name, settings)
-        options = dict(settings.options)
-        unknown = sorted(set(options) - OPTION_NAMES)
-        if unknown:
-            known = ", ".join(sorted(OPTION_NAMES))
-            raise SkillmixError(f"unknown vllm option(s) {', '.join(unknown)} (known: {known})")
+        options = settings.options
+        check_option_names(self.prefix, options, OPTION_NAMES)
         validate_engine_options(self.prefix, options)
         if not isinstance(options.get("engine_args", {}), dict):
             raise SkillmixError("vllm option engine_args: expected a mapping")
-        self.max_batch_size = _positive(options, "max_batch_size", DEFAULT_MAX_BATCH_SIZE)
-        self.batch_wait_s = _positive(options, "batch_wait_ms", DEFAULT_BATCH_WAIT_MS, True) / 1000
-        self.default_concurrency = self.max_batch_size
+        super().__init__(name, settings, DEFAULT_MAX_BATCH_SIZE, DEFAULT_BATCH_WAIT_MS)
         require_vllm(self.prefix)
         check_model_name(self.prefix, name)
-        self.engine_options = options
+        self.engine_options = dict(options)
         self._engine_key: str | None = None
         self._engine: SharedEngine | None = None
         self._load_error: BackendError | None = None  # a failed load is not retried
         self._lock = threading.Lock()  # acquiring and releasing the engine
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[Pending] | None = None
-        self._worker: asyncio.Task[None] | None = None
 
     @cached_property
     def folder(self) -> Path:
-        return model_folder(self.name)
+        return model_folder(self.prefix, self.name)
 
     @cached_property
     def resolved_model(self) -> str:
-        return f"{self.folder.name}:{config_hash(self.folder)}"
+        return folder_identity(self.folder, self.engine_options.get("dtype"))
 
     # -- the engine, loaded on first use (in the worker thread) -----------------------------
 
@@ -445,94 +397,22 @@ class VLLMBackend(ModelBackend):
                     raise
             return self._engine
 
-    def _run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
+    def run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
         engine = self.engine()
         with engine.busy:
             if engine.llm is None:
                 raise BackendError("the vLLM engine was shut down")
             return chat_batch(engine.llm, requests, engine.defaults)
 
-    def _release(self) -> None:
+    def release(self) -> None:
         with self._lock:
             key, self._engine_key, self._engine = self._engine_key, None, None
         if key is not None:
             release_engine(key)
 
-    # -- the batching queue ------------------------------------------------------------------
-
-    def _ensure_worker(self) -> asyncio.Queue[Pending]:
-        loop = asyncio.get_running_loop()
-        worker = self._worker
-        if self._loop is not loop or self._queue is None or worker is None or worker.done():
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._work(self._queue), name="vllm-batcher")
-        return self._queue
-
-    async def generate(self, request: ModelRequest) -> ModelOutput:
-        queue = self._ensure_worker()
-        future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
-        queue.put_nowait(Pending(request, future))
-        return await future
-
-    async def _collect(self, queue: asyncio.Queue[Pending]) -> list[Pending]:
-        batch = [await queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.batch_wait_s
-        while len(batch) < self.max_batch_size:
-            if not queue.empty():
-                batch.append(queue.get_nowait())
-                continue
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(queue.get(), left))
-            except TimeoutError:
-                break
-        return [p for p in batch if not p.future.done()]  # drop cancelled callers
-
-    async def _work(self, queue: asyncio.Queue[Pending]) -> None:
-        batch: list[Pending] = []
-        try:
-            while True:
-                batch = await self._collect(queue)
-                if not batch:
-                    continue
-                try:
-                    results = await asyncio.to_thread(self._run_batch, [p.request for p in batch])
-                except Exception as exc:  # fail the batch's callers, keep serving
-                    error = exc if isinstance(exc, BackendError) else BackendError(str(exc))
-                    if error is not exc:
-                        error.__cause__ = exc
-                    results = [error for _ in batch]
-                for pending, result in zip(batch, results, strict=True):
-                    if pending.future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        pending.future.set_exception(result)
-                    else:
-                        pending.future.set_result(result)
-                batch = []
-        finally:
-            closed = BackendError("the vllm backend was closed")
-            leftover = batch + [queue.get_nowait() for _ in range(queue.qsize())]
-            for pending in leftover:
-                if not pending.future.done():
-                    pending.future.set_exception(closed)
-
-    async def aclose(self) -> None:
-        worker, self._worker, self._queue, self._loop = self._worker, None, None, None
-        if worker is not None and not worker.done():
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        await asyncio.to_thread(self._release)  # after the running batch, if any
-
-
-def _positive(options: dict[str, Any], key: str, default: int, zero: bool = False) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
-        least = "a non-negative" if zero else "a positive"
-        raise SkillmixError(f"vllm option {key}: expected {least} integer, got {value!r}")
-    return value
+    def batch_error(self, exc: Exception) -> Exception:
+        if isinstance(exc, BackendError):
+            return exc
+        error = BackendError(str(exc))
+        error.__cause__ = exc
+        return error

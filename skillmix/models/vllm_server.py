@@ -51,15 +51,14 @@ from skillmix.models.base import (
     ModelRequest,
     RetryAdvice,
 )
+from skillmix.models.batching import check_option_names
+from skillmix.models.folders import check_model_name, folder_identity, model_folder
 from skillmix.models.llamacpp import BUNDLED
 from skillmix.models.openai_api import OpenAIBackend
 from skillmix.models.vllm_engine import (
     CPU_KV_CACHE_GIB,
     ENGINE_OPTIONS,
-    check_model_name,
-    config_hash,
     engine_kwargs,
-    model_folder,
     on_cpu_build,
     require_vllm,
     validate_engine_options,
@@ -190,12 +189,7 @@ class VLLMServerBackend(ModelBackend):
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
         options = dict(settings.options)
-        unknown = sorted(set(options) - OPTION_NAMES)
-        if unknown:
-            known = ", ".join(sorted(OPTION_NAMES))
-            raise SkillmixError(
-                f"unknown vllm-server option(s) {', '.join(unknown)} (known: {known})"
-            )
+        check_option_names(self.prefix, options, OPTION_NAMES)
         validate_engine_options(self.prefix, options)
         extra = options.get("extra_args", [])
         if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
@@ -220,11 +214,14 @@ class VLLMServerBackend(ModelBackend):
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @cached_property
+    def folder(self) -> Path:
+        return model_folder(self.prefix, self.name)
+
+    @cached_property
     def resolved_model(self) -> str:
         if self.attached:
             return self.name  # the served snapshot is stored with each reply
-        folder = model_folder(self.name)
-        return f"{folder.name}:{config_hash(folder)}"
+        return folder_identity(self.folder, self.options.get("dtype"))
 
     # -- the server ------------------------------------------------------------------------
 
@@ -245,7 +242,7 @@ class VLLMServerBackend(ModelBackend):
 
     def _launch(self) -> ServerProcess:
         """Start the server process (blocking parts: conversion, platform check)."""
-        folder = model_folder(self.name)
+        folder = self.folder
         cpu = on_cpu_build()
         env = dict(os.environ)
         env.setdefault("HF_HUB_OFFLINE", "1")
@@ -293,7 +290,7 @@ class VLLMServerBackend(ModelBackend):
                 # The slow parts first, off the loop (converting the bundled model once);
                 # then Popen on the loop's thread, which outlives the run (PR_SET_PDEATHSIG
                 # fires when the thread that started the child ends).
-                await asyncio.to_thread(lambda: (model_folder(self.name), on_cpu_build()))
+                await asyncio.to_thread(lambda: (self.folder, on_cpu_build()))
                 self.server = self._launch()
                 await self.server.wait_ready(self.startup_timeout_s)
             except BaseException as exc:

@@ -1,0 +1,82 @@
+"""Reading a run directory's store and results, and running `skillmix eval` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from conftest import ROOT
+
+RESULT_COLUMNS = ["model", "k", "metric", "value", "stderr", "n", "unscored", "failed", "pending"]
+
+
+def eval_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "skillmix", "eval", str(config), "--quiet"]
+
+
+def stored(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def count_responses(run_dir: Path) -> int:
+    if not (run_dir / "run.sqlite").exists():
+        return 0
+    try:
+        return int(stored(run_dir, "SELECT COUNT(*) FROM responses")[0][0])
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def results(run_dir: Path) -> pd.DataFrame:
+    """The leaderboard's result columns, in a stable order."""
+    frame = pd.read_csv(run_dir / "leaderboard.csv")
+    return frame[RESULT_COLUMNS].sort_values(["model", "k", "metric"]).reset_index(drop=True)
+
+
+def graded(run_dir: Path) -> list[tuple[Any, ...]]:
+    """Every grading with the answer it graded."""
+    return stored(
+        run_dir,
+        "SELECT g.student, g.item_id, g.gen, g.grading, g.status, g.points, n.answer "
+        "FROM gradings g JOIN generations n USING (student, item_id, gen) ORDER BY 1, 2, 3, 4",
+    )
+
+
+def start_eval(config: Path, **popen: Any) -> subprocess.Popen[Any]:
+    return subprocess.Popen(eval_command(config), cwd=ROOT, **popen)
+
+
+def wait_for_responses(
+    process: subprocess.Popen[Any], run_dir: Path, responses: int, timeout_s: float = 300
+) -> None:
+    """Until the run has stored `responses` responses (fails if it ends or times out first)."""
+    deadline = time.monotonic() + timeout_s
+    while count_responses(run_dir) < responses:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline, f"fewer than {responses} responses in {timeout_s} s"
+        time.sleep(0.05)
+
+
+def kill_after_responses(
+    config: Path, run_dir: Path, responses: int, timeout_s: float = 300, **popen: Any
+) -> int:
+    """Run `skillmix eval` and SIGKILL it (that process only, as the OOM killer would) once
+    `responses` responses are stored. Returns its pid."""
+    process = start_eval(config, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    try:
+        wait_for_responses(process, run_dir, responses, timeout_s)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    return process.pid

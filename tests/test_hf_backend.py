@@ -145,6 +145,14 @@ def test_dtype_is_part_of_what_answers() -> None:
     assert resolved(dtype="bfloat16") != resolved(dtype="float32")
 
 
+@needs_model
+def test_cpu_defaults_keep_a_batch_of_16_in_flight() -> None:
+    backend = create_backend("hf/smollm2", BackendSettings())
+    assert isinstance(backend, HFBackend)
+    assert backend.device.type == "cpu" and backend.resolved_model.endswith(":float32")
+    assert backend.max_batch_size == backend.default_concurrency == 16
+
+
 # -- the bundled model -------------------------------------------------------------------------
 
 

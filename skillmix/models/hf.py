@@ -7,8 +7,8 @@ local folder holding a saved model and tokenizer; nothing is ever fetched from t
 Options (the model entry's `options`):
 - `device`: "cpu" (default) or "cuda" (or "cuda:N");
 - `dtype`: "float32" (default on CPU), "bfloat16" (default on CUDA) or "float16";
-- `max_batch_size`: requests decoded together in one `model.generate` (default 8); it is also
-  the backend's default concurrency, so the runner keeps a batch's worth of calls in flight;
+- `max_batch_size`: requests decoded together in one `model.generate` (default 16 on CPU, 64
+  on CUDA); also the backend's default concurrency, so the runner keeps a batch in flight;
 - `batch_wait_ms`: how long the first waiting request waits for companions (default 20);
 - `threads`: torch's CPU threads (`torch.set_num_threads`, process-wide; default: torch's own).
 
@@ -72,6 +72,10 @@ from skillmix.models.folders import folder_identity, model_folder
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms", "threads"})
+# On CPU a decoding step of 16 rows costs about 3x one row's (reading the weights dominates),
+# and prompts padded to the longest cost more: 16 gave 3-4x the tokens/s of one at a time, 8
+# about 3x (benchmarks/hf_batching.py). A GPU takes far larger batches at little extra cost.
+DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,9 @@ class HFBackend(BatchingBackend):
     def __init__(self, name: str, settings: BackendSettings):
         options = settings.options
         check_option_names(self.prefix, options, OPTION_NAMES)
-        super().__init__(name, settings, default_batch_size=8, default_wait_ms=20)
         self.device = parse_device(options.get("device", "cpu"))
+        batch_size = DEFAULT_BATCH_SIZE[self.device.type]
+        super().__init__(name, settings, default_batch_size=batch_size, default_wait_ms=20)
         default_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         dtype = str(options.get("dtype", default_dtype))
         if dtype not in DTYPES:

@@ -32,7 +32,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,23 @@ def counting_chat(engine: SharedEngine, sizes: list[int]) -> Callable[[], None]:
     return lambda: setattr(engine.llm, "chat", real)
 
 
+def measured(
+    engine: SharedEngine,
+    label: str,
+    run: Callable[[], Coroutine[Any, Any, tuple[float, list[Any]]]],
+) -> Measure:
+    """Run `run` (it returns its wall time and outputs), counting the engine calls it makes."""
+    sizes: list[int] = []
+    undo = counting_chat(engine, sizes)
+    try:
+        wall, outputs = asyncio.run(run())
+    finally:
+        undo()
+    tokens = sum(output.usage.output_tokens for output in outputs)
+    texts = [output.text for output in outputs]
+    return Measure(label, wall, tokens, texts, f"engine calls {sizes}")
+
+
 def through_backend(
     engine: SharedEngine, requests: list[ModelRequest], options: dict[str, Any]
 ) -> Measure:
@@ -114,15 +131,7 @@ def through_backend(
         finally:
             await backend.aclose()
 
-    sizes: list[int] = []
-    undo = counting_chat(engine, sizes)
-    try:
-        wall, outputs = asyncio.run(run())
-    finally:
-        undo()
-    tokens = sum(output.usage.output_tokens for output in outputs)
-    texts = [output.text for output in outputs]
-    return Measure("(b) VLLMBackend.generate", wall, tokens, texts, f"engine calls {sizes}")
+    return measured(engine, "(b) VLLMBackend.generate", run)
 
 
 def through_runner(
@@ -171,16 +180,10 @@ def through_runner(
             finally:
                 await backend.aclose()
 
-        sizes: list[int] = []
-        undo = counting_chat(engine, sizes)
         try:
-            wall, outputs = asyncio.run(run())
+            return measured(engine, "(c) Runner.call", run)
         finally:
-            undo()
             store.close()
-    tokens = sum(output.usage.output_tokens for output in outputs)
-    texts = [output.text for output in outputs]
-    return Measure("(c) Runner.call", wall, tokens, texts, f"engine calls {sizes}")
 
 
 def main() -> int:

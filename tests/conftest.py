@@ -9,6 +9,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
+# the catalog section of a run config that uses the bundled data/ catalog
+BUNDLED_CATALOG = {
+    "skills": str(ROOT / "data" / "skills.yaml"),
+    "topics": str(ROOT / "data" / "topics.yaml"),
+}
 
 csv.field_size_limit(1 << 30)
 

@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from conftest import ROOT
+import pytest
+from conftest import BUNDLED_CATALOG, ROOT
+from wire_servers import running_server
+
+import skillmix
 
 RESULT_COLUMNS = ["model", "k", "metric", "value", "stderr", "n", "unscored", "failed", "pending"]
 
@@ -53,6 +57,26 @@ def graded(run_dir: Path) -> list[tuple[Any, ...]]:
     )
 
 
+def living_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that are still running (zombies excluded)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(stat[2]) == pgid and stat[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def wait_until_gone(pgid: int, timeout_s: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while (living := living_in_group(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return living
+
+
 def start_eval(config: Path, **popen: Any) -> subprocess.Popen[Any]:
     return subprocess.Popen(eval_command(config), cwd=ROOT, **popen)
 
@@ -80,3 +104,35 @@ def kill_after_responses(
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
     return process.pid
+
+
+def evaluate_two_students(
+    output_dir: Path, name: str, items_per_k: int, students: list[str]
+) -> None:
+    """A run of two students (the second with top_p 0.5) and a grader named 'judge', all
+    `openai/` models served by the loopback wire server: k = 1..3, 2 generations, 3 gradings."""
+    with running_server() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SKILLMIX_TEST_KEY", "test")
+        entry: dict[str, Any] = {
+            "model": "openai/gpt-4o-mini",
+            "base_url": f"{server.base_url}/v1",
+            "api_key_env": "SKILLMIX_TEST_KEY",
+        }
+        first, second = students
+        skillmix.evaluate(
+            {
+                "name": name,
+                "output_dir": str(output_dir),
+                "seed": 1,
+                "k": [1, 2, 3],
+                "items_per_k": items_per_k,
+                "generations": 2,
+                "gradings": 3,
+                "catalog": dict(BUNDLED_CATALOG),
+                "students": [
+                    {**entry, "name": first},
+                    {**entry, "name": second, "params": {"top_p": 0.5}},
+                ],
+                "grader": {**entry, "name": "judge"},
+            }
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import BUNDLED_CATALOG, ROOT
 from run_helpers import (
     count_responses,
     eval_command,
@@ -28,10 +28,7 @@ def write_config(tmp_path: Path, name: str) -> Path:
     config = {
         "name": name,
         "output_dir": str(tmp_path / name),
-        "catalog": {
-            "skills": str(ROOT / "data" / "skills.yaml"),
-            "topics": str(ROOT / "data" / "topics.yaml"),
-        },
+        "catalog": dict(BUNDLED_CATALOG),
         "seed": 7,
         "k": [1, 2],
         "items_per_k": 2,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from run_helpers import evaluate_two_students
 from typer.testing import CliRunner
-from wire_servers import running_server
 
 import skillmix
 from skillmix.cli import app
@@ -19,30 +17,7 @@ from skillmix.cli import app
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("frames") / "run"
-    with running_server() as server:
-        entry: dict[str, Any] = {
-            "model": "openai/gpt-4o-mini",
-            "base_url": f"{server.base_url}/v1",
-            "api_key_env": "SKILLMIX_TEST_KEY",
-        }
-        config = {
-            "name": "frames",
-            "output_dir": str(out),
-            "seed": 1,
-            "k": [1, 2, 3],
-            "items_per_k": 5,
-            "generations": 2,
-            "gradings": 3,
-            "catalog": {
-                "skills": str(ROOT / "data/skills.yaml"),
-                "topics": str(ROOT / "data/topics.yaml"),
-            },
-            "students": [{**entry, "name": "a"}, {**entry, "name": "b", "params": {"top_p": 0.5}}],
-            "grader": {**entry, "name": "judge"},
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("SKILLMIX_TEST_KEY", "test")
-            skillmix.evaluate(config)
+    evaluate_two_students(out, "frames", items_per_k=5, students=["a", "b"])
     yield out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import BUNDLED_CATALOG
 
 # As skillmix.models.hf does, but before torch loads here: OpenMP threads that spin slow torch
 # down badly on a CPU shared with other busy processes (and with llama.cpp in the run test).
@@ -247,10 +247,7 @@ def test_end_to_end_run(tmp_path: Path) -> None:
     config = {
         "name": "hf-mini",
         "output_dir": str(tmp_path / "run"),
-        "catalog": {
-            "skills": str(ROOT / "data" / "skills.yaml"),
-            "topics": str(ROOT / "data" / "topics.yaml"),
-        },
+        "catalog": dict(BUNDLED_CATALOG),
         "seed": 3,
         "k": [1],
         "items_per_k": 2,

@@ -7,16 +7,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import matplotlib.image
 import numpy as np
 import pytest
-from conftest import ROOT
+from run_helpers import evaluate_two_students
 from typer.testing import CliRunner
-from wire_servers import running_server
 
-import skillmix
 from skillmix.cli import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,32 +32,7 @@ CHROMIUM_FLAGS = [
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("html")
-    with running_server() as server:
-        entry: dict[str, Any] = {
-            "model": "openai/gpt-4o-mini",
-            "base_url": f"{server.base_url}/v1",
-            "api_key_env": "SKILLMIX_TEST_KEY",
-        }
-        config = {
-            "name": "html <demo>",
-            "output_dir": str(folder / "run"),
-            "k": [1, 2, 3],
-            "items_per_k": 8,
-            "generations": 2,
-            "gradings": 3,
-            "catalog": {
-                "skills": str(ROOT / "data/skills.yaml"),
-                "topics": str(ROOT / "data/topics.yaml"),
-            },
-            "students": [
-                {**entry, "name": "alpha"},
-                {**entry, "name": "beta", "params": {"top_p": 0.5}},
-            ],
-            "grader": {**entry, "name": "judge"},
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("SKILLMIX_TEST_KEY", "test")
-            skillmix.evaluate(config)
+    evaluate_two_students(folder / "run", "html <demo>", items_per_k=8, students=["alpha", "beta"])
     out = folder / "report.html"
     result = CliRunner().invoke(app, ["report", str(folder / "run"), "--html", str(out)])
     assert result.exit_code == 0, result.output

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import BUNDLED_CATALOG
 from typer.testing import CliRunner
 
 pytest.importorskip("llama_cpp.server.app")  # the llama-cpp-python[server] extra
@@ -80,10 +80,7 @@ def test_openai_backend_runs_the_protocol_on_llama_cpp_server(
     config = {
         "name": "server",
         "output_dir": str(tmp_path / "run"),
-        "catalog": {
-            "skills": str(ROOT / "data/skills.yaml"),
-            "topics": str(ROOT / "data/topics.yaml"),
-        },
+        "catalog": dict(BUNDLED_CATALOG),
         "k": [1, 2],
         "items_per_k": 1,
         "common_skills": "keep",

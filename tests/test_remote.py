@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import BUNDLED_CATALOG
 from run_helpers import graded, stored
 from typer.testing import CliRunner
 from wire_servers import ServerHandle, running_server
@@ -43,10 +43,7 @@ def config(tmp_path: Path, server: ServerHandle, name: str, **overrides: Any) ->
     data: dict[str, Any] = {
         "name": name,
         "output_dir": str(tmp_path / name),
-        "catalog": {
-            "skills": str(ROOT / "data/skills.yaml"),
-            "topics": str(ROOT / "data/topics.yaml"),
-        },
+        "catalog": dict(BUNDLED_CATALOG),
         "seed": 3,
         "k": [2, 3],
         "items_per_k": 6,

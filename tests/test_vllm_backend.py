@@ -22,15 +22,22 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT
-from run_helpers import count_responses, eval_command, graded, kill_after_responses, results, stored
+from conftest import BUNDLED_CATALOG, ROOT
+from run_helpers import (
+    count_responses,
+    eval_command,
+    graded,
+    kill_after_responses,
+    results,
+    stored,
+    wait_until_gone,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
@@ -99,10 +106,7 @@ def run_config(
     return {
         "name": name,
         "output_dir": str(tmp_path / name),
-        "catalog": {
-            "skills": str(ROOT / "data" / "skills.yaml"),
-            "topics": str(ROOT / "data" / "topics.yaml"),
-        },
+        "catalog": dict(BUNDLED_CATALOG),
         "seed": 7,
         "k": ks or [1, 2],
         "items_per_k": 2,
@@ -112,26 +116,6 @@ def run_config(
         # the grader's JSON object needs room: at 32 tokens it is cut off (unscored)
         "grader": {**entry, "params": {"temperature": 0, "max_tokens": 128}},
     }
-
-
-def living_in_group(pgid: int) -> list[int]:
-    """The processes of a process group that are still running (zombies excluded)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(stat[2]) == pgid and stat[0] != "Z":
-            found.append(int(entry))
-    return found
-
-
-def wait_until_gone(pgid: int, timeout_s: float = 30) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while (living := living_in_group(pgid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return living
 
 
 # -- fixtures ---------------------------------------------------------------------------------

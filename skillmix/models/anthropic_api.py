@@ -24,13 +24,7 @@ class AnthropicBackend(SdkBackend):
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
-        self.client = AsyncAnthropic(
-            api_key=self.api_key(),
-            base_url=settings.base_url,
-            max_retries=0,  # retries are ours (skillmix.models.retry): they steer concurrency
-            timeout=settings.timeout_s,
-            http_client=self.http_client(),
-        )
+        self.client = self.connect(AsyncAnthropic, self.api_key() or "")
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params

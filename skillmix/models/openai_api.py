@@ -32,13 +32,7 @@ class OpenAIBackend(SdkBackend):
         self.max_tokens_field = str(self.options.get("max_tokens_field", "max_tokens"))
         # A local OpenAI-compatible server usually wants no key; the real API always does.
         local = settings.base_url is not None and settings.api_key_env is None
-        self.client = AsyncOpenAI(
-            api_key=self.api_key(optional=local) or "no-key",
-            base_url=settings.base_url,
-            max_retries=0,  # retries are ours (skillmix.models.retry): they steer concurrency
-            timeout=settings.timeout_s,
-            http_client=self.http_client(),
-        )
+        self.client = self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params

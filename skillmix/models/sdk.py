@@ -24,6 +24,16 @@ class SdkBackend(ModelBackend):
         super().__init__(name, settings)
         self.failure_types = (self.sdk.APIError, json.JSONDecodeError, MalformedReply)
 
+    def connect(self, client_class: type[Any], api_key: str) -> Any:
+        """The SDK's async client for these settings (SDK retries off: ours steer concurrency)."""
+        return client_class(
+            api_key=api_key,
+            base_url=self.settings.base_url,
+            max_retries=0,
+            timeout=self.settings.timeout_s,
+            http_client=self.http_client(),
+        )
+
     def http_client(self) -> Any:
         """The SDK's own HTTP client, with room to keep a connection per call in flight
         (the SDK keeps 100 idle ones; more calls in flight would reconnect all the time)."""

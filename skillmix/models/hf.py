@@ -72,9 +72,9 @@ from skillmix.models.folders import folder_identity, model_folder
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms", "threads"})
-# On CPU a decoding step of 16 rows costs about 3x one row's (reading the weights dominates),
-# and prompts padded to the longest cost more: 16 gave 3-4x the tokens/s of one at a time, 8
-# about 3x (benchmarks/hf_batching.py). A GPU takes far larger batches at little extra cost.
+# On CPU a decoding step of 16 rows costs 1.6-3.5x one row's (reading the weights dominates)
+# while prefill costs the same batched or not: batches of 16 gave 3.8-4.2x the tokens/s of one
+# at a time, 8 gave 2.9-3.3x (benchmarks/hf_batching.py). A GPU takes far larger batches.
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 
 

@@ -4,6 +4,8 @@ Concurrent `generate` calls go into a queue. One worker task takes the first wai
 waits up to `batch_wait_ms` for companions (or until `max_batch_size` are waiting) and hands
 them to `run_batch` in a worker thread, one batch at a time. Each caller gets its own result
 (or error) as soon as its batch returns, so the runner stores it before the next batch runs.
+Closing lets the batch in flight finish (its callers get their replies) and fails the calls
+still waiting in the queue.
 """
 
 from __future__ import annotations
@@ -118,23 +120,31 @@ class BatchingBackend(ModelBackend):
                 batch = await self._collect(queue)
                 if not batch:
                     continue
-                results: list[ModelOutput | Exception]
+                running = asyncio.ensure_future(self._run(batch))
                 try:
-                    done = await asyncio.to_thread(self.run_batch, [p.request for p in batch])
-                    results = list(done)
-                except Exception as exc:  # fail the batch's callers, keep serving
-                    results = [self.batch_error(exc)] * len(batch)
-                for pending, result in zip(batch, results, strict=True):
-                    if pending.future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        pending.future.set_exception(result)
-                    else:
-                        pending.future.set_result(result)
-                batch = []
+                    await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    await running  # closing: the batch in flight ends and answers its callers
+                    raise
         finally:
             closed = BackendError(f"the {self.prefix} backend was closed")
             leftover = batch + [queue.get_nowait() for _ in range(queue.qsize())]
             for pending in leftover:
                 if not pending.future.done():
                     pending.future.set_exception(closed)
+
+    async def _run(self, batch: list[Pending]) -> None:
+        """Run one batch in a worker thread and answer each caller."""
+        results: list[ModelOutput | Exception]
+        try:
+            done = await asyncio.to_thread(self.run_batch, [p.request for p in batch])
+            results = list(done)
+        except Exception as exc:  # fail the batch's callers, keep serving
+            results = [self.batch_error(exc)] * len(batch)
+        for pending, result in zip(batch, results, strict=True):
+            if pending.future.done():  # the caller was cancelled
+                continue
+            if isinstance(result, Exception):
+                pending.future.set_exception(result)
+            else:
+                pending.future.set_result(result)

@@ -9,6 +9,7 @@ api_server: by `python_module_command` through `ServerProcess`. Linux only (proc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,19 +115,21 @@ def test_server_stops_when_the_process_that_started_it_is_interrupted_or_killed(
     )
     assert starter.stdout is not None
     server_pid = int(starter.stdout.readline())
-    starter.send_signal(sent)
-    starter.wait(60)
-    if sent == signal.SIGINT:
-        assert wait_until_gone(server_pid) == []
-        return
-    # only the server itself is told; its SIGTERM-deaf child stays (vLLM's server stops its
-    # engine processes on SIGTERM)
-    deadline = time.monotonic() + 30
-    while server_pid in (left := living_in_group(server_pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert server_pid not in left
+    try:
+        starter.send_signal(sent)
+        starter.wait(60)
+        if sent == signal.SIGINT:
+            assert wait_until_gone(server_pid) == []
+            return
+        # only the server itself is told; its SIGTERM-deaf child stays (vLLM's server stops
+        # its engine processes on SIGTERM)
+        deadline = time.monotonic() + 30
+        while server_pid in living_in_group(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server_pid not in living_in_group(server_pid)
+    finally:  # whatever is left of the server's group, even when the test failed
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server_pid, signal.SIGKILL)
 
 
 def test_startup_script_is_python_module_command() -> None:

@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from skillmix.errors import SkillmixError, describe_validation
+from skillmix.errors import SkillmixError, describe_validation, yaml_syntax_error
 
 CATEGORIES = (
     "rhetorical",
@@ -125,11 +125,7 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         return yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise SkillmixError(
-            f"YAML syntax error: {getattr(exc, 'problem', exc)}", file=path, field=where
-        ) from None
+        raise yaml_syntax_error(exc, path) from None
 
 
 def _entries(path: Path, key: str) -> list[tuple[int, Any]]:

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from skillmix.costs import Price
-from skillmix.errors import SkillmixError, describe_validation
+from skillmix.errors import SkillmixError, describe_validation, yaml_syntax_error
 from skillmix.models import BackendSettings, GenerationParams, split_model_string
 from skillmix.models.retry import RetryPolicy
 from skillmix.sampler import CommonSkills
@@ -137,9 +137,5 @@ def load_config(path: Path) -> RunConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark is not None else None
-        raise SkillmixError(
-            f"YAML syntax error: {getattr(exc, 'problem', exc)}", file=path, field=line
-        ) from None
+        raise yaml_syntax_error(exc, path) from None
     return parse_config(data, path)

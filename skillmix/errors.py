@@ -19,6 +19,15 @@ class SkillmixError(Exception):
         super().__init__(" ".join(text.split()))
 
 
+def yaml_syntax_error(exc: Exception, path: Path) -> SkillmixError:
+    """A PyYAML parse error as bad input naming the file and, when known, the line."""
+    mark = getattr(exc, "problem_mark", None)
+    line = f"line {mark.line + 1}" if mark is not None else None
+    return SkillmixError(
+        f"YAML syntax error: {getattr(exc, 'problem', exc)}", file=path, field=line
+    )
+
+
 class BackendError(Exception):
     """A model call failed in a way the caller records against the item (not bad input)."""
 

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skillmix.errors import BackendError
+from skillmix.errors import BackendError, SkillmixError
 
 
 class ChatMessage(TypedDict):
@@ -110,3 +110,24 @@ class ModelBackend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (clients, engines, servers)."""
+
+
+# -- checks of a model entry's `options`, shared by backends ------------------------------
+
+
+def int_option(
+    prefix: str, options: dict[str, Any], key: str, default: int, zero: bool = False
+) -> int:
+    """A positive (or, with `zero`, non-negative) integer option; one-line error otherwise."""
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
+        least = "a non-negative" if zero else "a positive"
+        raise SkillmixError(f"{prefix} option {key}: expected {least} integer, got {value!r}")
+    return value
+
+
+def check_option_names(prefix: str, options: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        names = ", ".join(sorted(known))
+        raise SkillmixError(f"unknown {prefix} option(s) {', '.join(unknown)} (known: {names})")

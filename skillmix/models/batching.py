@@ -14,34 +14,21 @@ import asyncio
 import contextlib
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
-from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest
+from skillmix.errors import BackendError
+from skillmix.models.base import (
+    BackendSettings,
+    ModelBackend,
+    ModelOutput,
+    ModelRequest,
+    int_option,
+)
 
 
 @dataclass
 class Pending:
     request: ModelRequest
     future: asyncio.Future[ModelOutput]
-
-
-def int_option(
-    prefix: str, options: dict[str, Any], key: str, default: int, zero: bool = False
-) -> int:
-    """A positive (or, with `zero`, non-negative) integer option; one-line error otherwise."""
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
-        least = "a non-negative" if zero else "a positive"
-        raise SkillmixError(f"{prefix} option {key}: expected {least} integer, got {value!r}")
-    return value
-
-
-def check_option_names(prefix: str, options: dict[str, Any], known: frozenset[str]) -> None:
-    unknown = sorted(set(options) - known)
-    if unknown:
-        names = ", ".join(sorted(known))
-        raise SkillmixError(f"unknown {prefix} option(s) {', '.join(unknown)} (known: {names})")
 
 
 class BatchingBackend(ModelBackend):

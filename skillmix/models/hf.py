@@ -12,12 +12,11 @@ Options (the model entry's `options`):
 - `batch_wait_ms`: how long the first waiting request waits for companions (default 20);
 - `threads`: torch's CPU threads (`torch.set_num_threads`, process-wide; default: torch's own).
 
-Batching. Concurrent `generate` calls go into a queue; one worker task takes the first waiting
-request, waits up to `batch_wait_ms` (or until `max_batch_size` requests are waiting) and runs
-one left-padded `model.generate` over them in a worker thread, one batch at a time. Requests
-with different parameters share a batch: the batch runs for the largest `max_tokens`, and a
-stopping criterion ends each row at its own `max_tokens`, its first stop string or its EOS;
-a logits processor picks each row's token by its own temperature and top_p.
+Batching (the queue: skillmix/models/batching.py). Each batch is one left-padded
+`model.generate` in a worker thread. Requests with different parameters share a batch: the
+batch runs for the largest `max_tokens`, and a stopping criterion ends each row at its own
+`max_tokens`, its first stop string or its EOS; a logits processor picks each row's token by
+its own temperature and top_p.
 
 Determinism. Each row's next token depends only on that row's logits and, when sampling, on a
 `torch.Generator` of its own seeded with the request's seed (one uniform draw per step). So
@@ -65,8 +64,15 @@ from transformers import (
 from transformers.utils import logging
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
-from skillmix.models.batching import BatchingBackend, check_option_names, int_option
+from skillmix.models.base import (
+    BackendSettings,
+    ModelOutput,
+    ModelRequest,
+    Usage,
+    check_option_names,
+    int_option,
+)
+from skillmix.models.batching import BatchingBackend
 from skillmix.models.folders import folder_identity, model_folder
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens

@@ -20,13 +20,12 @@ Options (the model entry's `options`):
   runner keeps a batch's worth of calls in flight) and `batch_wait_ms` (default 50): how long
   the first waiting request waits for companions.
 
-Batching. Concurrent `generate` calls go into a queue; one worker task takes the first waiting
-request, waits up to `batch_wait_ms` (or until `max_batch_size` requests are waiting) and sends
-them to the engine as one `llm.chat(conversations, sampling_params=[one per request])` in a
-worker thread, one batch at a time; vLLM schedules them together (continuous batching). The
-runner hands the backend a whole phase of calls at once, so each phase is one or a few engine
-calls. Each batch's replies go back to their callers (and so into the run store) as soon as its
-`llm.chat` returns: a killed run loses at most the batch in flight.
+Batching (the queue: skillmix/models/batching.py). Each batch goes to the engine as one
+`llm.chat(conversations, sampling_params=[one per request])` in a worker thread; vLLM
+schedules them together (continuous batching). The runner hands the backend a whole phase of
+calls at once, so each phase is one or a few engine calls. Each batch's replies go back to
+their callers (and so into the run store) as soon as its `llm.chat` returns: a killed run
+loses at most the batch in flight.
 
 Determinism. Each request carries its own `seed` (vLLM gives it its own generator), so a
 sampled reply does not depend on its batch companions' random draws; greedy requests
@@ -63,8 +62,14 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
-from skillmix.models.batching import BatchingBackend, check_option_names
+from skillmix.models.base import (
+    BackendSettings,
+    ModelOutput,
+    ModelRequest,
+    Usage,
+    check_option_names,
+)
+from skillmix.models.batching import BatchingBackend
 from skillmix.models.folders import check_model_name, folder_identity, model_folder
 
 ENGINE_OPTIONS = (

@@ -50,8 +50,8 @@ from skillmix.models.base import (
     ModelOutput,
     ModelRequest,
     RetryAdvice,
+    check_option_names,
 )
-from skillmix.models.batching import check_option_names
 from skillmix.models.folders import check_model_name, folder_identity, model_folder
 from skillmix.models.llamacpp import BUNDLED
 from skillmix.models.openai_api import OpenAIBackend

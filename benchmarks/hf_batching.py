@@ -33,9 +33,9 @@ from skillmix.catalog import load_catalog
 from skillmix.config import PromptPaths
 from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
 from skillmix.models.hf import HFBackend
-from skillmix.plan import load_prompts
-from skillmix.sampler import CommonSkills, sample_items
-from skillmix.student import turn1_messages
+from skillmix.protocol.sampler import CommonSkills, sample_items
+from skillmix.protocol.student import turn1_messages
+from skillmix.run.plan import load_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 

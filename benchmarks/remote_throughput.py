@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from wire_servers import ServerHandle, running_server  # noqa: E402
 
-from skillmix.api import make_plan, open_run  # noqa: E402
-from skillmix.runner import Runner  # noqa: E402
+from skillmix.api import open_run  # noqa: E402
+from skillmix.run.plan import build_plan  # noqa: E402
+from skillmix.run.runner import Runner  # noqa: E402
 
 
 @dataclass
@@ -78,7 +79,7 @@ def harness_config(
 
 def run_harness(server: ServerHandle, items: int, concurrency: int) -> Measure:
     with tempfile.TemporaryDirectory() as folder:
-        plan = make_plan(harness_config(server, items, concurrency, Path(folder) / "run"))
+        plan = build_plan(harness_config(server, items, concurrency, Path(folder) / "run"))
         store = open_run(plan)
         cpu, wall = time.process_time(), time.perf_counter()
         stats = asyncio.run(Runner(plan, store).run())

@@ -9,7 +9,7 @@ prompt templates; k = 1, 2, 3 in turn) are decoded greedily with max_tokens MAX_
   (a) raw vLLM: one `llm.chat` call over all of them;
   (b) the backend: every request through `VLLMBackend.generate`, all submitted at once (the
       batcher turns them into engine calls; the sizes of those are printed);
-  (c) the runner: every request through `Runner.call`, as the runner makes a phase's calls
+  (c) the runner: every request through `StoredCalls.call`, as the runner makes a phase's calls
       (content key, store lookup, concurrency limiter, retries, the response written to SQLite).
 
 Printed per way: wall time, generated tokens, tokens/s and the ratio to (a); and how many
@@ -48,11 +48,13 @@ from skillmix.models.vllm_engine import (
     release_engine,
     sampling_params,
 )
-from skillmix.plan import build_plan, load_prompts
-from skillmix.runner import Call, Runner
-from skillmix.sampler import CommonSkills, Item, sample_items
-from skillmix.store import GenerationRecord, RunStore
-from skillmix.student import turn1_messages
+from skillmix.protocol.sampler import CommonSkills, sample_items
+from skillmix.protocol.student import turn1_messages
+from skillmix.records import GenerationRecord, Item
+from skillmix.run.calls import Call
+from skillmix.run.plan import build_plan, load_prompts
+from skillmix.run.runner import Runner
+from skillmix.run.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,7 +142,7 @@ def through_runner(
     params: GenerationParams,
     options: dict[str, Any],
 ) -> Measure:
-    """Every request through Runner.call, the runner's path for one call, all at once."""
+    """Every request through StoredCalls.call, the runner's path for one call, all at once."""
     student = {"model": "vllm/smollm2", "params": params.model_dump(), "options": options}
     with tempfile.TemporaryDirectory() as folder:
         config = parse_config(
@@ -158,7 +160,7 @@ def through_runner(
             },
             "<bench>",
         )
-        plan = build_plan(config, Path("<bench>"))
+        plan = build_plan(config)
         store = RunStore(Path(folder))
         runner = Runner(plan, store)
         entry: ModelEntry = config.students[0]
@@ -172,7 +174,7 @@ def through_runner(
                     student=entry.label, item_id=item.item_id, gen=0, status="ok"
                 )
                 request = runner.request(entry, messages, call)
-                calls.append(runner.call(entry, backend, request, call, record))
+                calls.append(runner.calls.call(entry, backend, request, call, record))
             try:
                 started = time.perf_counter()
                 replies = await asyncio.gather(*calls)
@@ -181,7 +183,7 @@ def through_runner(
                 await backend.aclose()
 
         try:
-            return measured(engine, "(c) Runner.call", run)
+            return measured(engine, "(c) StoredCalls.call", run)
         finally:
             store.close()
 

@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skillmix.config import RunConfig, parse_config
+from skillmix.config import RunConfig
 from skillmix.errors import SkillmixError
-from skillmix.plan import RunPlan, build_plan, prepare
-from skillmix.report import RunResults
-from skillmix.report import load_results as results_of
-from skillmix.runner import Runner
-from skillmix.store import RunStore
+from skillmix.results.build import RunResults
+from skillmix.results.build import load_results as results_of
+from skillmix.run.plan import RunPlan, build_plan
+from skillmix.run.runner import Runner
+from skillmix.run.store import RunStore
 
 
 def open_run(plan: RunPlan) -> RunStore:
@@ -44,17 +44,9 @@ def open_run(plan: RunPlan) -> RunStore:
     return store
 
 
-def make_plan(config: RunConfig | dict[str, Any] | Path | str) -> RunPlan:
-    if isinstance(config, RunConfig):
-        return build_plan(config, Path("<config>"))
-    if isinstance(config, dict):
-        return build_plan(parse_config(config, "<config>"), Path("<config>"))
-    return prepare(Path(config))
-
-
 def evaluate(config: RunConfig | dict[str, Any] | Path | str) -> RunResults:
     """Run (or resume) an evaluation and return its results."""
-    plan = make_plan(config)
+    plan = build_plan(config)
     store = open_run(plan)
     try:
         asyncio.run(Runner(plan, store).run())

@@ -11,18 +11,27 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from skillmix.costs import Price
+from skillmix.catalog.splits import SplitConfig
 from skillmix.errors import SkillmixError, describe_validation, yaml_syntax_error
 from skillmix.models import BackendSettings, GenerationParams, split_model_string
+from skillmix.models.prices import Price
 from skillmix.models.retry import RetryPolicy
-from skillmix.sampler import CommonSkills
-from skillmix.sentences import NamingPenalty, SentenceSplitter
-from skillmix.splits import SplitConfig
-from skillmix.stats import NoveltyAssumptions
+from skillmix.protocol.sampler import CommonSkills
+from skillmix.protocol.sentences import NamingPenalty, SentenceSplitter
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class NoveltyAssumptions(Strict):
+    """Upper-bound guesses about the training corpus; set them from what you know of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skill_frequency: float = Field(default=0.01, ge=0, le=1)  # p_s: share of text pieces
+    topic_frequency: float = Field(default=0.001, ge=0, le=1)  # p_t: share about a topic
+    corpus_pieces: float = Field(default=1e9, ge=0)  # L: text pieces in the training corpus
 
 
 class ModelEntry(Strict):

@@ -1,4 +1,15 @@
-"""One error type for bad input: its message is a single line that names the file and field."""
+"""Every exception type of skillmix, and the one-line form of bad input.
+
+Exception
+├── SkillmixError        bad user input (config, catalog, template, model string, store):
+│                        the CLI prints its one line (file: field: message) and exits 2
+├── BackendError         a model call failed; recorded against the item, the run goes on
+│   └── MalformedReply   a reply that parsed but lacks what the API promises (retried)
+├── CallFailed           a call failed for good (after retries): wraps the backend's error
+├── BudgetReached        budget_usd is spent: no new call starts (a rerun continues)
+└── ValueError
+    └── UnparseableReply a grader reply that cannot be read onto the rubric (re-asked)
+"""
 
 from __future__ import annotations
 
@@ -34,6 +45,21 @@ class BackendError(Exception):
 
 class MalformedReply(BackendError):
     """A reply that parsed but lacks what the API promises: treated like a truncated one."""
+
+
+class CallFailed(Exception):
+    """A model call failed for good (after retries); recorded against its item."""
+
+    def __init__(self, error: Exception):
+        super().__init__(f"{type(error).__name__}: {error}")
+
+
+class BudgetReached(Exception):
+    """The run's spending reached budget_usd; no new call starts."""
+
+
+class UnparseableReply(ValueError):
+    """The reply cannot be mapped onto the rubric; the message says why."""
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

@@ -8,11 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from skillmix import analysis
-from skillmix.config import parse_config
-from skillmix.frames import RunFrames, build_frames
-from skillmix.sampler import Item
-from skillmix.stats import NoveltyAssumptions
-from skillmix.store import GenerationRecord, GradingRecord
+from skillmix.config import NoveltyAssumptions, parse_config
+from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.results.frames import RunFrames, build_frames
 
 SKILLS = ("metaphor", "red herring")
 

@@ -20,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from skillmix.cli import app
-from skillmix.store import RunStore
+from skillmix.run.store import RunStore
 
 SKILLS: list[dict[str, Any]] = [
     {

@@ -9,10 +9,10 @@ from conftest import FIXTURES, ROOT
 from typer.testing import CliRunner
 
 from skillmix.catalog import Catalog, load_catalog, load_skills, load_topics
-from skillmix.catalog_io import read_official_skills, read_official_topics
+from skillmix.catalog.splits import SplitConfig, SplitPart, apply_split
 from skillmix.cli import app
 from skillmix.errors import SkillmixError
-from skillmix.splits import SplitConfig, SplitPart, apply_split
+from skillmix.official.catalog_files import read_official_skills, read_official_topics
 
 runner = CliRunner()
 OFFICIAL = FIXTURES / "official_format"
@@ -143,8 +143,7 @@ def test_train_held_out_split_by_category() -> None:
 
 
 def test_config_selects_a_split(tmp_path: Path) -> None:
-    from skillmix.config import parse_config
-    from skillmix.plan import build_plan
+    from skillmix.run.plan import build_plan
 
     data = {
         "name": "s",
@@ -159,7 +158,7 @@ def test_config_selects_a_split(tmp_path: Path) -> None:
         "students": [{"model": "llamacpp/smollm2"}],
         "grader": {"model": "llamacpp/smollm2"},
     }
-    plan = build_plan(parse_config(data, "cfg.yaml"), Path("cfg.yaml"))
+    plan = build_plan(data)
     public = apply_split(CATALOG, SplitConfig(part=SplitPart.PUBLIC))
     names = {s.name for s in public.skills}
     assert all(set(item.skills) <= names for item in plan.items)

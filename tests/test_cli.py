@@ -13,7 +13,7 @@ from conftest import ROOT
 from typer.testing import CliRunner
 
 from skillmix.cli import app
-from skillmix.report import EXPORT_COLUMNS
+from skillmix.results.leaderboard import EXPORT_COLUMNS
 
 runner = CliRunner()
 SKILLS, TOPICS = ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml"

@@ -6,9 +6,14 @@ import math
 
 import pytest
 
-from skillmix.metrics import aggregate, all_skills, full_marks, item_outcomes, skill_fraction
-from skillmix.sampler import Item
-from skillmix.store import GenerationRecord, GradingRecord
+from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.results.metrics import (
+    aggregate,
+    all_skills,
+    full_marks,
+    item_outcomes,
+    skill_fraction,
+)
 
 
 def pts(skills: list[int], topic: int = 1, sense: int = 1, sentences: int = 1) -> dict[str, int]:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from conftest import official_skills, read_records
 
-from skillmix.rubric import build_rubric, parse_reply
-from skillmix.sentences import count_sentences_official
+from skillmix.protocol.replies import parse_reply
+from skillmix.protocol.rubric import build_rubric
+from skillmix.protocol.sentences import count_sentences_official
 
 ANSWER = re.compile(r'The student\'s answer was: "(.*)"\n\nFor reference', re.S)
 

@@ -14,10 +14,11 @@ from conftest import FIXTURES, read_records
 from skillmix.config import RunConfig
 from skillmix.errors import SkillmixError
 from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
-from skillmix.official_run import ImportSummary, import_official_run, parse_skills
-from skillmix.report import load_results
-from skillmix.rubric import build_rubric
-from skillmix.store import RunStore
+from skillmix.official.run_folders import parse_skills
+from skillmix.official.run_import import ImportSummary, import_official_run
+from skillmix.protocol.rubric import build_rubric
+from skillmix.results.build import load_results
+from skillmix.run.store import RunStore
 
 OFFICIAL_RUN = FIXTURES / "official_run"
 Table = dict[tuple[str, int, str], tuple[float, int]]  # (model, k, metric) -> (value, n)

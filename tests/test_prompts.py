@@ -10,12 +10,12 @@ from conftest import ROOT
 from skillmix.catalog import load_catalog
 from skillmix.config import PromptPaths
 from skillmix.errors import SkillmixError
-from skillmix.grader import answer_tag, grader_messages
-from skillmix.plan import load_prompts
-from skillmix.prompts import load_template
-from skillmix.rubric import build_rubric
-from skillmix.sampler import CommonSkills, draw_item
-from skillmix.student import extract_answer, turn1_messages, turn2_messages
+from skillmix.protocol.grading import answer_tag, grader_messages
+from skillmix.protocol.prompts import load_template
+from skillmix.protocol.rubric import build_rubric
+from skillmix.protocol.sampler import CommonSkills, draw_item
+from skillmix.protocol.student import extract_answer, turn1_messages, turn2_messages
+from skillmix.run.plan import load_prompts
 
 CATALOG = load_catalog(ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml")
 ITEM = draw_item(CATALOG, seed=0, k=3, index=0, common=CommonSkills.SCORING)

@@ -8,16 +8,11 @@ import re
 import pytest
 from conftest import FIXTURES, official_skills, read_records
 
-from skillmix.grader import GradingPolicy, final_points, majority
-from skillmix.rubric import (
-    Criterion,
-    UnparseableReply,
-    build_rubric,
-    match_criterion,
-    parse_point,
-    parse_reply,
-)
-from skillmix.sentences import NamingPenalty, count_sentences
+from skillmix.errors import UnparseableReply
+from skillmix.protocol.grading import GradingPolicy, final_points, majority
+from skillmix.protocol.replies import match_criterion, parse_point, parse_reply
+from skillmix.protocol.rubric import Criterion, build_rubric
+from skillmix.protocol.sentences import NamingPenalty, count_sentences
 
 RECORDS = read_records(FIXTURES / "official_format" / "graded_records.csv")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import ROOT
 
 from skillmix.catalog import load_catalog
-from skillmix.sampler import CommonSkills, draw_item, sample_items
+from skillmix.protocol.sampler import CommonSkills, draw_item, sample_items
 
 CATALOG = load_catalog(ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml")
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats  # type: ignore[import-untyped, unused-ignore]
 
-from skillmix.stats import (
+from skillmix.config import NoveltyAssumptions
+from skillmix.results.stats import (
     Interval,
-    NoveltyAssumptions,
-    _membership,
     bootstrap_ci,
     cohen_kappa,
     krippendorff_alpha_nominal,
@@ -25,6 +24,7 @@ from skillmix.stats import (
     possible_items,
     seen_fraction_bound,
 )
+from skillmix.results.stats.intervals import _membership
 
 NAN = math.nan
 

@@ -45,8 +45,7 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 pytest.importorskip("vllm")
 
 
-from skillmix.api import evaluate, make_plan
-from skillmix.grader import points_schema
+from skillmix.api import evaluate
 from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
 from skillmix.models.folders import model_folder
 from skillmix.models.vllm_engine import (
@@ -56,8 +55,10 @@ from skillmix.models.vllm_engine import (
     release_engine,
 )
 from skillmix.models.vllm_server import ServerProcess, VLLMServerBackend
-from skillmix.report import results_frame
-from skillmix.rubric import build_rubric
+from skillmix.protocol.grading import points_schema
+from skillmix.protocol.rubric import build_rubric
+from skillmix.results.leaderboard import results_frame
+from skillmix.run.plan import build_plan
 
 pytestmark = pytest.mark.slow
 
@@ -266,7 +267,7 @@ def test_server_backend_runs_an_eval_and_stops_its_server(
     monkeypatch.setattr(VLLMServerBackend, "_launch", spy)
     config = run_config(tmp_path, "served", model="vllm-server/smollm2", ks=[1])
 
-    make_plan(config)  # validating the config and building backends starts nothing
+    build_plan(config)  # validating the config and building backends starts nothing
     assert launched == []
 
     evaluate(config)

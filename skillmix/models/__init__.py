@@ -10,14 +10,13 @@ import importlib
 from skillmix.errors import SkillmixError
 from skillmix.models.base import (
     BackendSettings,
-    ChatMessage,
     GenerationParams,
     ModelBackend,
     ModelOutput,
     ModelRequest,
     RetryAdvice,
-    Usage,
 )
+from skillmix.records import ChatMessage, Usage
 
 BACKENDS = {
     "llamacpp": "skillmix.models.llamacpp:LlamaCppBackend",

@@ -8,8 +8,9 @@ from typing import Any
 import anthropic
 from anthropic import AsyncAnthropic
 
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest
 from skillmix.models.sdk import SdkBackend
+from skillmix.records import Usage
 
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires max_tokens
 POINTS_TOOL = "record_rubric_points"

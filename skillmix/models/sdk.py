@@ -37,7 +37,7 @@ class SdkBackend(ModelBackend):
     def http_client(self) -> Any:
         """The SDK's own HTTP client, with room to keep a connection per call in flight
         (the SDK keeps 100 idle ones; more calls in flight would reconnect all the time)."""
-        in_flight = self.settings.max_concurrency or self.default_concurrency
+        in_flight = self.concurrency
         limits = httpx2.Limits(
             max_connections=max(1000, in_flight), max_keepalive_connections=max(100, in_flight)
         )

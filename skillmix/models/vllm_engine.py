@@ -62,15 +62,10 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import (
-    BackendSettings,
-    ModelOutput,
-    ModelRequest,
-    Usage,
-    check_option_names,
-)
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, check_option_names
 from skillmix.models.batching import BatchingBackend
 from skillmix.models.folders import check_model_name, folder_identity, model_folder
+from skillmix.records import Usage
 
 ENGINE_OPTIONS = (
     "tensor_parallel_size",

@@ -265,7 +265,7 @@ class VLLMServerBackend(ModelBackend):
             base_url=base_url,
             api_key_env=self.settings.api_key_env,
             timeout_s=self.settings.timeout_s,
-            max_concurrency=self.settings.max_concurrency or self.default_concurrency,
+            max_concurrency=self.concurrency,
         )
         return OpenAIBackend(self.served_name, settings)
 

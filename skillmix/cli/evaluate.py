@@ -1,0 +1,131 @@
+"""`skillmix eval` (run, resume, dry run) and `skillmix sample`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from skillmix.cli.console import console, errors, user_errors
+from skillmix.errors import SkillmixError
+from skillmix.protocol.sampler import CommonSkills
+
+if TYPE_CHECKING:
+    from skillmix.run.plan import RunPlan
+
+
+def _dry_run(plan: RunPlan) -> None:
+    from rich.table import Table
+
+    from skillmix.protocol.student import turn1_messages
+    from skillmix.run.estimate import estimate_run
+
+    config = plan.config
+    console.print(
+        f"[bold]{config.name}[/bold]: {len(plan.items)} items (k={config.k}, "
+        f"{config.items_per_k} per k, seed {config.seed}), G={config.generations}, "
+        f"R={config.gradings} -> {config.output_dir}"
+    )
+    table = Table(title="calls this run would make (outputs counted at max_tokens: an upper bound)")
+    for column in ("model", "role", "calls", "input tokens", "output tokens", "cost (USD)"):
+        left = column in ("model", "role")
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
+    total: float | None = 0.0
+    for row in estimate_run(plan):
+        cost = "unknown price" if row.cost_usd is None else f"{row.cost_usd:.4f}"
+        table.add_row(
+            row.label,
+            row.role,
+            f"{row.calls:,}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            cost,
+        )
+        total = None if total is None or row.cost_usd is None else total + row.cost_usd
+    console.print(table)
+    console.print(
+        f"estimated cost: {'unknown' if total is None else f'${total:.4f}'}"
+        f"{'' if config.budget_usd is None else f' (budget ${config.budget_usd:.2f})'}; "
+        f"grader re-asks (up to {config.grader_retries} per reply) are not counted"
+    )
+    first = turn1_messages(
+        plan.items[0], plan.catalog, plan.prompts, config.students[0].system_prompt
+    )
+    console.print(f"\nFirst request ({plan.items[0].item_id}, turn 1):", style="bold")
+    for message in first:
+        console.print(f"[{message['role']}]\n{message['content']}", markup=False, highlight=False)
+
+
+def eval_command(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the calls it would make; run nothing.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run (or resume) a Skill-Mix evaluation, then print the report and write leaderboard.csv."""
+    from skillmix.api import open_run
+    from skillmix.cli.progress import run_with_progress, stats_text
+    from skillmix.cli.results import report_command
+    from skillmix.run.plan import build_plan
+    from skillmix.run.runner import Runner
+
+    with user_errors():
+        plan = build_plan(config)
+        if dry_run:
+            _dry_run(plan)
+            return
+        store = open_run(plan)
+        runner = Runner(plan, store)
+        try:
+            stats = asyncio.run(run_with_progress(runner, quiet))
+        except KeyboardInterrupt:
+            errors.print(
+                "interrupted: everything finished is stored; rerun the same command to resume"
+            )
+            raise typer.Exit(130) from None
+        finally:
+            store.close()
+        if not quiet:
+            errors.print(
+                f"done: {stats.done} of {stats.total} generations · "
+                f"{stats_text(stats, runner.concurrency())}",
+                highlight=False,
+            )
+        if stats.budget_reached:
+            errors.print(
+                f"budget reached: ${stats.spent_usd:.4f} spent; raise budget_usd and rerun "
+                "the same command to continue"
+            )
+        report_command(plan.config.output_dir)
+
+
+def sample_command(
+    k: Annotated[int, typer.Option("--k", min=1, help="Skills per item.")] = 2,
+    n: Annotated[int, typer.Option("-n", min=1, help="Number of items.")] = 5,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    skills: Annotated[Path, typer.Option(help="Skills catalog.")] = Path("data/skills.yaml"),
+    topics: Annotated[Path, typer.Option(help="Topics catalog.")] = Path("data/topics.yaml"),
+    common: Annotated[
+        CommonSkills, typer.Option(help="Where common skills are excluded.")
+    ] = CommonSkills.SCORING,
+) -> None:
+    """Print the items a run with this seed would use."""
+    from skillmix.catalog import Catalog, load_skills, load_topics
+    from skillmix.protocol.sampler import sample_items
+
+    with user_errors():
+        catalog = Catalog(load_skills(skills), load_topics(topics))
+        if k > len(catalog.skills):
+            raise SkillmixError(
+                f"k={k} is larger than the {len(catalog.skills)} skills", field="--k"
+            )
+        for item in sample_items(catalog, seed=seed, ks=[k], items_per_k=n, common=common):
+            flag = "  [common]" if item.has_common_skill else ""
+            console.print(
+                f"{item.item_id}  {item.topic}: {', '.join(item.skills)}{flag}",
+                markup=False,
+                highlight=False,
+            )

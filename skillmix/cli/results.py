@@ -1,0 +1,109 @@
+"""`skillmix report`, `compare` and `export`: a run's results in the terminal and in files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from skillmix.cli.console import console, user_errors
+from skillmix.errors import SkillmixError
+
+
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+    ] = None,
+    max_items: Annotated[
+        int, typer.Option("--max-items", min=0, help="Generations listed in the HTML report.")
+    ] = 300,
+) -> None:
+    """Print the model x k table (mean ± standard error, with unscored and failed counts)."""
+    from skillmix.results.build import load_results
+    from skillmix.results.leaderboard import write_leaderboard
+    from skillmix.results.terminal import print_report
+    from skillmix.run.store import RunStore
+
+    with user_errors():
+        store = RunStore.open_existing(run_dir)
+        try:
+            results = load_results(store)
+        finally:
+            store.close()
+        print_report(results, console)
+        out = run_dir / "leaderboard.csv"
+        write_leaderboard(results, out)
+        console.print(f"leaderboard: {out}")
+        if html is not None:
+            from skillmix.results.html import write_html_report  # matplotlib: only when asked
+
+            console.print(f"html report: {write_html_report(run_dir, html, max_items=max_items)}")
+
+
+def compare_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with both models.")],
+    a: Annotated[str, typer.Option("--a", help="Model label A.")],
+    b: Annotated[str, typer.Option("--b", help="Model label B.")],
+    metric: Annotated[str, typer.Option(help="full_marks, all_skills or skill_fraction.")] = (
+        "full_marks"
+    ),
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Paired comparison of two models on the same items: per-k difference with a paired
+    bootstrap interval, and McNemar's test on full marks."""
+    from rich.table import Table
+
+    from skillmix.results.analysis import compare
+    from skillmix.results.frames import load_run
+    from skillmix.results.metrics import METRICS
+
+    with user_errors():
+        if metric not in METRICS:
+            raise SkillmixError(
+                f"unknown metric {metric!r} (known: {', '.join(METRICS)})", field="--metric"
+            )
+        frames = load_run(run_dir)
+        try:
+            table = compare(frames, a, b, metric=metric, seed=seed)
+        except ValueError as exc:
+            raise SkillmixError(str(exc), file=run_dir) from None
+    view = Table(title=f"{a} vs {b} on {metric} (paired over shared items)")
+    for column in table.columns:
+        view.add_column(str(column), justify="right", overflow="fold")
+    for values in table.itertuples(index=False):
+        view.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values))
+    console.print(view)
+
+
+def export_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One or more run directories.")],
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Leaderboard CSV: one row per model x k x metric.")
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option("--jsonl", help="Every item, generation and grading of one run, as JSONL."),
+    ] = None,
+) -> None:
+    """Write the leaderboard CSV of runs, or every record of a run as JSONL (pandas, DuckDB)."""
+    from skillmix.results.jsonl import export_jsonl
+    from skillmix.results.leaderboard import export_csv
+    from skillmix.run.store import RunStore
+
+    with user_errors():
+        if csv is None and jsonl is None:
+            raise SkillmixError("give --csv FILE and/or --jsonl FILE", field="export")
+        if csv is not None:
+            frame = export_csv(run_dirs, csv)
+            console.print(f"{len(frame)} rows -> {csv}")
+        if jsonl is not None:
+            if len(run_dirs) != 1:
+                raise SkillmixError("--jsonl exports one run directory at a time", field="--jsonl")
+            store = RunStore.open_existing(run_dirs[0])
+            try:
+                lines = export_jsonl(store, jsonl)
+            finally:
+                store.close()
+            console.print(f"{lines} records -> {jsonl}")

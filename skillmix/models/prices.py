@@ -1,0 +1,55 @@
+"""Prices per model, tokens turned into dollars, and budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from skillmix.records import Usage
+
+FREE_BACKENDS = ("llamacpp/", "hf/", "vllm/")
+
+
+class Price(BaseModel):
+    """US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.input_tokens * self.input + usage.output_tokens * self.output) / 1e6
+
+
+FREE = Price(input=0, output=0)
+
+
+def shipped_prices() -> dict[str, Price]:
+    text = resources.files("skillmix.models").joinpath("prices.yaml").read_text(encoding="utf-8")
+    return {model: Price.model_validate(price) for model, price in yaml.safe_load(text).items()}
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    prices: dict[str, Price]
+
+    @classmethod
+    def with_overrides(cls, overrides: dict[str, Price]) -> PriceTable:
+        return cls({**shipped_prices(), **overrides})
+
+    def price(self, model: str) -> Price | None:
+        """Exact model string, else the longest listed prefix (dated snapshots), else None."""
+        if model in self.prices:
+            return self.prices[model]
+        if model.startswith(FREE_BACKENDS):
+            return FREE
+        prefixes = [key for key in self.prices if model.startswith(key)]
+        return self.prices[max(prefixes, key=len)] if prefixes else None
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        price = self.price(model)
+        return None if price is None else price.cost(usage)

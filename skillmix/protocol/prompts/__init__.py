@@ -1,0 +1,125 @@
+"""Prompt templates: our own text files, or the official repository's JSON prompt lists.
+
+Templates use Python format placeholders. The official names ({topic}, {skills_str},
+{skills_defs_and_examples_simple}, {skills_defs}, {num_sentences_str}, {student_answer},
+{rubric_items}) work everywhere; {rubric_list}, {answer_tag} and {reply_format} are ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from skillmix.catalog import Catalog, Skill
+from skillmix.errors import SkillmixError
+from skillmix.protocol.rubric import sentence_limit, sentences_in_words
+from skillmix.records import Item
+
+PLACEHOLDERS = frozenset(
+    {
+        "topic",
+        "skills_str",
+        "skills_defs_and_examples_simple",
+        "skills_defs",
+        "num_sentences_str",
+        "student_answer",
+        "rubric_items",
+        "rubric_list",
+        "answer_tag",
+        "reply_format",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    source: str
+
+    def render(self, **values: str) -> str:
+        return self.text.format(**values)
+
+
+def _check_placeholders(text: str, source: str) -> None:
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        raise SkillmixError(f"bad template syntax: {exc}", file=source) from None
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            known = ", ".join(sorted(PLACEHOLDERS))
+            raise SkillmixError(f"unknown placeholder {{{name}}} (known: {known})", file=source)
+
+
+def _template(text: str, source: str) -> Template:
+    _check_placeholders(text, source)
+    return Template(text=text.rstrip("\n"), source=source)
+
+
+def load_template(path: Path, index: int = 0) -> Template:
+    """A .txt file is one template; a .json file is the official list of strings."""
+    if not path.is_file():
+        raise SkillmixError("template file not found", file=path)
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix != ".json":
+        return _template(raw, str(path))
+    try:
+        parts = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SkillmixError(f"invalid JSON: {exc.msg} (line {exc.lineno})", file=path) from None
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise SkillmixError("expected a JSON list of prompt strings", file=path)
+    if index >= len(parts):
+        raise SkillmixError(
+            f"needs at least {index + 1} prompt strings, has {len(parts)}", file=path
+        )
+    return _template(parts[index], f"{path}[{index}]")
+
+
+def builtin(name: str) -> Template:
+    text = resources.files(__package__).joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    return _template(text, f"skillmix/prompts/{name}.txt")
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    student_turn1: Template
+    student_turn2: Template
+    grader: Template
+    reply_table: Template
+    reply_json: Template
+
+    @property
+    def content_hash(self) -> str:
+        texts = [
+            self.student_turn1,
+            self.student_turn2,
+            self.grader,
+            self.reply_table,
+            self.reply_json,
+        ]
+        return hashlib.sha256("\0".join(t.text for t in texts).encode()).hexdigest()[:16]
+
+
+def skill_lines(skills: list[Skill], *, with_examples: bool) -> str:
+    lines = []
+    for skill in skills:
+        line = f"- {skill.name}: {skill.definition}"
+        lines.append(f"{line} Example: {skill.example}" if with_examples else line)
+    return "\n".join(lines)
+
+
+def item_values(item: Item, catalog: Catalog) -> dict[str, str]:
+    """The placeholder values every template of an item can use."""
+    skills = [catalog.skill(name) for name in item.skills]
+    return {
+        "topic": item.topic,
+        "skills_str": ", ".join(item.skills),
+        "skills_defs_and_examples_simple": skill_lines(skills, with_examples=True),
+        "skills_defs": skill_lines(skills, with_examples=False),
+        "num_sentences_str": sentences_in_words(sentence_limit(item.k)),
+    }

@@ -1,0 +1,36 @@
+"""The student's two-turn conversation and the extraction of its graded answer."""
+
+from __future__ import annotations
+
+from skillmix.catalog import Catalog
+from skillmix.models import ChatMessage
+from skillmix.protocol.prompts import PromptSet, item_values
+from skillmix.records import Item
+
+
+def turn1_messages(
+    item: Item, catalog: Catalog, prompts: PromptSet, system_prompt: str | None
+) -> list[ChatMessage]:
+    messages: list[ChatMessage] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+    text = prompts.student_turn1.render(**item_values(item, catalog))
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+def turn2_messages(
+    turn1: list[ChatMessage], reply1: str, item: Item, catalog: Catalog, prompts: PromptSet
+) -> list[ChatMessage]:
+    text = prompts.student_turn2.render(**item_values(item, catalog))
+    return [*turn1, {"role": "assistant", "content": reply1}, {"role": "user", "content": text}]
+
+
+def extract_answer(reply: str) -> str:
+    """The text after the last 'Answer:', cut at the first 'Explanation' after it.
+
+    Without an 'Answer:' marker the whole reply is the answer (as the official code does).
+    Markdown emphasis left around the marker ('**Answer:** text') is stripped.
+    """
+    answer = reply.rsplit("Answer:", 1)[-1].split("Explanation", 1)[0]
+    return answer.strip().strip("*").strip()

@@ -1,0 +1,121 @@
+"""The one results builder: a run's stored records -> outcomes per item, the model x k x metric
+rows and the cost per model and k. The terminal table, the leaderboard CSV, the DataFrames and
+the HTML page are all views of what it builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skillmix.config import RunConfig
+from skillmix.protocol.sampler import CommonSkills
+from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.results.metrics import MetricRow, Outcome, aggregate, item_outcomes
+from skillmix.run.store import RunStore
+
+Cost = tuple[float | None, float | None]  # (student USD, grader USD); None: unknown price
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What the results of a run are built from, as stored (a run store or a JSONL export)."""
+
+    config: RunConfig
+    items: list[Item]
+    generations: list[GenerationRecord]
+    gradings: list[GradingRecord]
+    run_id: str = ""
+    catalog_hash: str = ""
+    prompt_hash: str = ""
+
+
+@dataclass(frozen=True)
+class RunResults:
+    config: RunConfig
+    run_id: str
+    catalog_hash: str
+    prompt_hash: str
+    rows: list[MetricRow]
+    costs: dict[tuple[str, int], Cost]  # (student, k) -> (student USD, grader USD)
+    items: list[Item]  # the configured items (k in config.k, index < items_per_k)
+    outcomes: dict[tuple[str, str], Outcome]  # (student, item_id) -> its outcome
+    generations: list[GenerationRecord]
+    gradings: list[GradingRecord]
+
+    @property
+    def drop_common(self) -> bool:
+        """Whether items holding a common skill are left out of the metrics."""
+        return self.config.common_skills is CommonSkills.SCORING
+
+
+def read_run(store: RunStore) -> RunData:
+    """A run's configuration and records, through the store's read API."""
+    stored = store.get_meta("config")
+    if stored is None:
+        raise FileNotFoundError(f"{store.path}: the run has no configuration stored yet")
+    return RunData(
+        config=RunConfig.model_validate_json(stored),
+        items=store.items(),
+        generations=store.generations(),
+        gradings=store.gradings(),
+        run_id=store.get_meta("run_id") or "",
+        catalog_hash=store.get_meta("catalog_hash") or "",
+        prompt_hash=store.get_meta("prompt_hash") or "",
+    )
+
+
+def build_results(data: RunData) -> RunResults:
+    config = data.config
+    items = [i for i in data.items if i.k in config.k and i.index < config.items_per_k]
+    students = [s.label for s in config.students]
+    outcomes = item_outcomes(
+        items,
+        students,
+        config.grader.label,
+        config.generations,
+        config.gradings,
+        data.generations,
+        data.gradings,
+    )
+    drop_common = config.common_skills is CommonSkills.SCORING
+    return RunResults(
+        config=config,
+        run_id=data.run_id,
+        catalog_hash=data.catalog_hash,
+        prompt_hash=data.prompt_hash,
+        rows=aggregate(items, outcomes, students, drop_common=drop_common),
+        costs=spending(items, data.generations, data.gradings, config.grader.label),
+        items=items,
+        outcomes=outcomes,
+        generations=data.generations,
+        gradings=data.gradings,
+    )
+
+
+def load_results(store: RunStore) -> RunResults:
+    return build_results(read_run(store))
+
+
+def _add(total: float | None, cost: float | None) -> float | None:
+    return None if total is None or cost is None else total + cost
+
+
+def spending(
+    items: list[Item],
+    generations: list[GenerationRecord],
+    gradings: list[GradingRecord],
+    grader: str,
+) -> dict[tuple[str, int], Cost]:
+    """Dollars per (student, k): its own calls, and the grader's calls on its answers."""
+    k_of = {item.item_id: item.k for item in items}
+    costs: dict[tuple[str, int], Cost] = {}
+    for record in generations:
+        if record.item_id in k_of:
+            key = (record.student, k_of[record.item_id])
+            student, graded = costs.get(key, (0.0, 0.0))
+            costs[key] = (_add(student, record.cost_usd), graded)
+    for grading in gradings:
+        if grading.item_id in k_of and grading.grader == grader:
+            key = (grading.student, k_of[grading.item_id])
+            student, graded = costs.get(key, (0.0, 0.0))
+            costs[key] = (student, _add(graded, grading.cost_usd))
+    return costs

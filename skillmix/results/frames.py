@@ -1,0 +1,107 @@
+"""A run as pandas DataFrames, from its store or from a JSONL export.
+
+frames = skillmix.load_run("runs/quickstart")
+frames.scores.groupby(["student", "k"]).full_marks.mean()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from skillmix.config import RunConfig
+from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.results.build import RunData, RunResults, build_results, load_results
+from skillmix.results.metrics import METRICS
+from skillmix.run.store import RunStore
+
+ITEM_FIELDS = ["item_id", "k", "index", "skills", "topic", "has_common_skill"]
+GENERATION_FIELDS = list(GenerationRecord.model_fields)
+GRADING_FIELDS = list(GradingRecord.model_fields)
+POINT_FIELDS = ["student", "item_id", "k", "gen", "criterion", "skill", "point"]
+
+
+@dataclass(frozen=True)
+class RunFrames:
+    config: RunConfig
+    items: pd.DataFrame  # one row per item of the plan
+    generations: pd.DataFrame  # one row per (student, item, generation)
+    gradings: pd.DataFrame  # one row per (student, item, generation, grader, grading)
+    scores: pd.DataFrame  # one row per (student, item): status and each metric (max over gens)
+    points: pd.DataFrame  # one row per (student, item, generation, criterion): majority point
+
+
+def _records(models: list[Any], fields: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([m.model_dump(mode="json") for m in models], columns=fields)
+
+
+def _items_frame(items: list[Item]) -> pd.DataFrame:
+    rows = [{**item.model_dump(), "skills": list(item.skills)} for item in items]
+    return pd.DataFrame(rows, columns=ITEM_FIELDS)
+
+
+def _score_and_point_rows(
+    results: RunResults,
+) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    item_of = {item.item_id: item for item in results.items}
+    score_rows: list[dict[str, Any]] = []
+    point_rows: list[tuple[Any, ...]] = []
+    for (student, item_id), outcome in results.outcomes.items():
+        item = item_of[item_id]
+        row: dict[str, Any] = {
+            "student": student,
+            "item_id": item_id,
+            "k": item.k,
+            "status": str(outcome.status),
+            "counted": not (results.drop_common and item.has_common_skill),
+        }
+        for name, metric in METRICS.items():
+            scored = [metric(points) for points in outcome.points]
+            row[name] = max(scored) if scored else None
+        score_rows.append(row)
+        for gen, points in outcome.by_generation.items():
+            for criterion, point in points.items():
+                skill = criterion.removeprefix("skill:") if criterion.startswith("skill:") else None
+                point_rows.append((student, item_id, item.k, gen, criterion, skill, point))
+    return score_rows, point_rows
+
+
+def frames_of(results: RunResults) -> RunFrames:
+    """The DataFrames of built results."""
+    score_rows, point_rows = _score_and_point_rows(results)
+    return RunFrames(
+        config=results.config,
+        items=_items_frame(results.items),
+        generations=_records(results.generations, GENERATION_FIELDS),
+        gradings=_records(results.gradings, GRADING_FIELDS),
+        scores=pd.DataFrame(score_rows),
+        points=pd.DataFrame(point_rows, columns=POINT_FIELDS),
+    )
+
+
+def build_frames(
+    config: RunConfig, items: list[Item], gens: list[GenerationRecord], grads: list[GradingRecord]
+) -> RunFrames:
+    """The DataFrames of a run given as records."""
+    return frames_of(build_results(RunData(config, items, gens, grads)))
+
+
+def frames_from_store(store: RunStore) -> RunFrames:
+    return frames_of(load_results(store))
+
+
+def load_run(path: Path | str) -> RunFrames:
+    """A run directory, or a JSONL file written by `skillmix export --jsonl`, as DataFrames."""
+    from skillmix.results.jsonl import read_jsonl
+
+    path = Path(path)
+    if path.is_file():
+        return frames_of(build_results(read_jsonl(path)))
+    store = RunStore.open_existing(path)
+    try:
+        return frames_from_store(store)
+    finally:
+        store.close()

@@ -1,0 +1,255 @@
+"""`skillmix report RUN_DIR --html FILE`: one self-contained page (plots embedded as PNG)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to memory
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from skillmix.records import GradingRecord
+from skillmix.results import analysis
+from skillmix.results.build import RunResults, load_results
+from skillmix.results.frames import RunFrames, frames_of
+from skillmix.results.metrics import METRICS
+from skillmix.run.store import RunStore, StoredResponse
+
+PAPER_CATALOG = {"skills": 101, "common": 17, "topics": 100}
+
+
+def _figure_html(figure: Any, alt: str) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
+    head = "".join(
+        f'<th class="{"text" if c in text_columns else ""}">{escape(str(c))}</th>' for c in frame
+    )
+    rows = []
+    for values in frame.itertuples(index=False):
+        cells = []
+        for column, value in zip(frame.columns, values, strict=True):
+            css = "text" if column in text_columns else ""
+            cells.append(f'<td class="{css}">{escape(_format(value))}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.3g}"
+    return str(value)
+
+
+def _leaderboard(results: RunResults, spread: pd.DataFrame) -> str:
+    rows = []
+    intervals = {(r.student, r.k, r.metric): r for r in spread.itertuples()}
+    for row in results.rows:
+        ci = intervals.get((row.student, row.k, row.metric))
+        interval = f"[{ci.ci_low:.2f}, {ci.ci_high:.2f}]" if ci is not None else "–"
+        value = "–" if row.n == 0 else f"{row.value:.2f} ± {_format(row.stderr)}"
+        rows.append(
+            {
+                "model": row.student,
+                "k": row.k,
+                "metric": row.metric,
+                "value ± SE": value,
+                "95% CI": interval,
+                "n": row.n,
+                "unscored": row.unscored,
+                "failed": row.failed,
+                "pending": row.pending,
+            }
+        )
+    return (
+        '<div id="leaderboard-table">' + _table(pd.DataFrame(rows), ("model", "metric")) + "</div>"
+    )
+
+
+def _curves(results: RunResults) -> str:
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2), sharey=True)
+    frame = pd.DataFrame([r.__dict__ for r in results.rows])
+    for axis, metric in zip(axes, METRICS, strict=True):
+        for student, group in frame[frame["metric"] == metric].groupby("student"):
+            group = group.sort_values("k")
+            axis.errorbar(
+                group["k"],
+                group["value"],
+                yerr=group["stderr"].fillna(0),
+                marker="o",
+                capsize=3,
+                label=str(student),
+            )
+        axis.set_title(metric)
+        axis.set_xlabel("k (skills per item)")
+        axis.set_ylim(-0.05, 1.05)
+        axis.set_xticks(sorted(frame["k"].unique()))
+    axes[0].set_ylabel("ratio")
+    axes[-1].legend(fontsize="small")
+    return _figure_html(figure, "ratio against k per model, with standard errors")
+
+
+def _skills(frames: RunFrames) -> str:
+    breakdown = analysis.skill_breakdown(frames)
+    if breakdown.empty:
+        return "<p>No scored skill points yet.</p>"
+    parts = []
+    for student, group in breakdown.groupby("student"):
+        grid = group.pivot_table(index="skill", columns="k", values="rate")
+        grid = grid.loc[grid.mean(axis=1).sort_values().index]
+        height = max(2.5, 0.22 * len(grid))
+        figure, axis = plt.subplots(figsize=(1.2 * len(grid.columns) + 3.5, height))
+        image = axis.imshow(grid.to_numpy(), aspect="auto", cmap="RdYlGn", vmin=0, vmax=1)
+        axis.set_yticks(range(len(grid)), [str(s) for s in grid.index], fontsize=7)
+        axis.set_xticks(range(len(grid.columns)), [f"k={k}" for k in grid.columns])
+        axis.set_title(f"{student}: share of skill points earned")
+        figure.colorbar(image, ax=axis, fraction=0.05)
+        parts.append(_figure_html(figure, f"per-skill heat map for {student}"))
+    hardest = analysis.hardest_skills(frames)
+    parts.append("<h3>Skills most often missed when combined</h3>")
+    parts.append(_table(hardest, ("student", "skill")))
+    return "\n".join(parts)
+
+
+def _agreement(frames: RunFrames) -> str:
+    if frames.config.gradings < 2:
+        return "<p>One grading per answer (R = 1): nothing to compare. Set gradings: 3.</p>"
+    table = _table(analysis.grader_agreement(frames), ("criterion",))
+    lengths = _table(analysis.length_and_score(frames), ("student",))
+    note = (
+        "<p class='note'>Agreement between the R gradings of the same answer on the grader's "
+        "own points (before the sentence rule and naming penalty). Below: Spearman correlation "
+        "of answer length in words with skill fraction.</p>"
+    )
+    return note + table + lengths
+
+
+def _novelty(frames: RunFrames, sizes: dict[str, int], assumed_sizes: bool) -> str:
+    novelty = frames.config.novelty
+    table = analysis.novelty(
+        frames,
+        n_skills=sizes["skills"],
+        n_common=sizes["common"],
+        n_topics=sizes["topics"],
+        assumptions=novelty,
+    )
+    origin = (
+        "the paper's catalog sizes (this run did not record its own)"
+        if assumed_sizes
+        else ("this run's catalog")
+    )
+    note = (
+        f"<p class='note'>Possible items C(N,k)·T from {origin}: N = {sizes['skills']} skills "
+        f"({sizes['common']} common), T = {sizes['topics']} topics. Assumptions (config "
+        f"<code>novelty:</code>): a skill shows in at most p_s = {novelty.skill_frequency:g} of "
+        f"training text pieces, a topic in p_t = {novelty.topic_frequency:g}, the corpus holds "
+        f"L = {novelty.corpus_pieces:g} pieces. A given item then appears in about "
+        "p_s<sup>k</sup>·p_t·L pieces, so at most that share of items can have been seen; a "
+        "full-mark rate above it means at least the last column's share of full-mark answers "
+        "must be new text.</p>"
+    )
+    return note + _table(table, ("student",))
+
+
+def _cost(results: RunResults) -> str:
+    rows = [
+        {"model": student, "k": k, "student USD": s, "grader USD": g}
+        for (student, k), (s, g) in sorted(results.costs.items())
+    ]
+    if not rows:
+        return "<p>No calls recorded.</p>"
+    return _table(pd.DataFrame(rows).fillna(float("nan")), ("model",))
+
+
+def _messages_html(response: StoredResponse | None) -> str:
+    if response is None:
+        return ""
+    messages = response.request.get("messages", [])
+    return "".join(
+        f"<p><b>{escape(m['role'])}</b></p><pre>{escape(m['content'])}</pre>" for m in messages
+    )
+
+
+def _items(store: RunStore, results: RunResults, max_items: int) -> str:
+    items = {item.item_id: item for item in store.items()}
+    gradings: dict[tuple[str, str, int], list[GradingRecord]] = {}
+    for grading in results.gradings:
+        gradings.setdefault((grading.student, grading.item_id, grading.gen), []).append(grading)
+    generations = results.generations
+    shown = generations[:max_items]
+    responses = store.stored_responses(gen.turn2_key for gen in shown)
+    parts = []
+    for gen in shown:
+        item = items[gen.item_id]
+        title = (
+            f"{gen.student} · {gen.item_id} (k={item.k}) · gen {gen.gen} · {item.topic}: "
+            f"{', '.join(item.skills)} · {gen.status}"
+        )
+        turn2 = responses.get(gen.turn2_key or "")
+        body = [
+            _messages_html(turn2),
+            f"<p><b>final reply</b></p><pre>{escape(turn2.text if turn2 else '')}</pre>",
+            f"<p><b>graded answer</b></p><pre>{escape(gen.answer or '')}</pre>",
+        ]
+        if gen.reason:
+            body.append(f"<p>reason: {escape(gen.reason)}</p>")
+        for grading in gradings.get((gen.student, gen.item_id, gen.gen), []):
+            points = json.dumps(grading.points) if grading.points else "–"
+            body.append(
+                f"<p><b>grading {grading.grading}</b> by {escape(grading.grader)} "
+                f"({escape(grading.status)}): {escape(points)}</p>"
+                f"<pre>{escape(grading.reply or '')}</pre>"
+            )
+        parts.append(f"<details><summary>{escape(title)}</summary>{''.join(body)}</details>")
+    return f"<p class='note'>{len(shown)} of {len(generations)} generations shown.</p>" + "".join(
+        parts
+    )
+
+
+def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path:
+    store = RunStore.open_existing(run_dir)
+    try:
+        results = load_results(store)
+        frames = frames_of(results)
+        stored_sizes = store.get_meta("catalog_sizes")
+        sizes = json.loads(stored_sizes) if stored_sizes else PAPER_CATALOG
+        config = frames.config
+        meta = (
+            f"run {results.run_id} · grader {config.grader.label} · seed {config.seed} · "
+            f"G={config.generations}, R={config.gradings} · catalog {results.catalog_hash} · "
+            f"prompts {results.prompt_hash}"
+        )
+        page = Template(
+            resources.files("skillmix.results").joinpath("templates/report.html").read_text()
+        )
+        html = page.substitute(
+            title=escape(config.name),
+            meta=escape(meta),
+            leaderboard=_leaderboard(results, analysis.uncertainty(frames)),
+            curves=_curves(results),
+            skills=_skills(frames),
+            agreement=_agreement(frames),
+            novelty=_novelty(frames, sizes, stored_sizes is None),
+            cost=_cost(results),
+            items=_items(store, results, max_items),
+        )
+    finally:
+        store.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out

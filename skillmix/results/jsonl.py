@@ -1,0 +1,50 @@
+"""Every record of a run as JSON Lines, written and read back (pandas, DuckDB, jq)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from skillmix.config import RunConfig
+from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.results.build import RunData
+from skillmix.run.store import RunStore
+
+TABLES = ("config", "item", "generation", "grading")
+
+
+def export_jsonl(store: RunStore, out: Path) -> int:
+    """Every stored item, generation and grading: one JSON object per line, tagged by `table`,
+    the first line carrying the run's configuration. Returns the number of lines."""
+    lines: list[dict[str, Any]] = [
+        {"table": "config", **json.loads(store.get_meta("config") or "{}")}
+    ]
+    lines += [{"table": "item", **item.model_dump(mode="json")} for item in store.items()]
+    lines += [{"table": "generation", **g.model_dump(mode="json")} for g in store.generations()]
+    lines += [{"table": "grading", **g.model_dump(mode="json")} for g in store.gradings()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return len(lines)
+
+
+def read_jsonl(path: Path) -> RunData:
+    """The records of a JSONL export, as the results builder takes them."""
+    tables: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            record = json.loads(line)
+            table = record.pop("table", None)
+            if table not in tables:
+                raise ValueError(f"{path}: line {number}: unknown table {table!r}")
+            tables[table].append(record)
+    if len(tables["config"]) != 1:
+        raise ValueError(f"{path}: expected one config line")
+    return RunData(
+        RunConfig.model_validate(tables["config"][0]),
+        [Item.model_validate(r) for r in tables["item"]],
+        [GenerationRecord.model_validate(r) for r in tables["generation"]],
+        [GradingRecord.model_validate(r) for r in tables["grading"]],
+    )

@@ -1,0 +1,64 @@
+"""The leaderboard as a table of rows: one per model x k x metric, with costs and provenance."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from skillmix.results.build import RunResults, load_results
+from skillmix.run.store import RunStore
+
+EXPORT_COLUMNS = [
+    "model",
+    "k",
+    "metric",
+    "value",
+    "stderr",
+    "n",
+    "unscored",
+    "failed",
+    "pending",
+    "student_cost_usd",
+    "grader_cost_usd",
+    "grader",
+    "run_id",
+    "catalog_hash",
+    "prompt_hash",
+    "seed",
+]
+
+
+def results_frame(results: RunResults) -> pd.DataFrame:
+    frame = pd.DataFrame([asdict(r) for r in results.rows]).rename(columns={"student": "model"})
+    costs = [results.costs.get((row.student, row.k), (0.0, 0.0)) for row in results.rows]
+    frame["student_cost_usd"] = [student for student, _ in costs]
+    frame["grader_cost_usd"] = [grader for _, grader in costs]
+    frame["grader"] = results.config.grader.label
+    frame["run_id"] = results.run_id
+    frame["catalog_hash"] = results.catalog_hash
+    frame["prompt_hash"] = results.prompt_hash
+    frame["seed"] = results.config.seed
+    return frame[EXPORT_COLUMNS]
+
+
+def write_leaderboard(results: RunResults, out: Path) -> pd.DataFrame:
+    frame = results_frame(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False, float_format="%.6g")
+    return frame
+
+
+def export_csv(run_dirs: list[Path], out: Path) -> pd.DataFrame:
+    frames = []
+    for run_dir in run_dirs:
+        store = RunStore.open_existing(run_dir)
+        try:
+            frames.append(results_frame(load_results(store)))
+        finally:
+            store.close()
+    frame = pd.concat(frames, ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False, float_format="%.6g")
+    return frame

@@ -1,0 +1,156 @@
+"""Skill-Mix metrics: per graded generation, max over generations, mean and standard error per k."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from skillmix.protocol.grading import majority
+from skillmix.records import (
+    GenerationRecord,
+    GenerationStatus,
+    GradingRecord,
+    GradingStatus,
+    Item,
+    OutcomeStatus,
+    Points,
+)
+
+
+def _parts(points: Points) -> tuple[list[int], int]:
+    skills = [v for key, v in points.items() if key.startswith("skill:")]
+    others = points["topic"] + points["sense"] + points["sentences"]
+    return skills, others
+
+
+def full_marks(points: Points) -> float:
+    return float(all(v == 1 for v in points.values()))
+
+
+def all_skills(points: Points) -> float:
+    skills, others = _parts(points)
+    return float(all(skills) and others >= 2)
+
+
+def skill_fraction(points: Points) -> float:
+    skills, others = _parts(points)
+    return sum(skills) / len(skills) if others == 3 else 0.0
+
+
+METRICS: dict[str, Callable[[Points], float]] = {
+    "full_marks": full_marks,
+    "all_skills": all_skills,
+    "skill_fraction": skill_fraction,
+}
+
+
+UNSCORED_KINDS = (OutcomeStatus.UNSCORED, OutcomeStatus.FAILED, OutcomeStatus.PENDING)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One generation or item: its points, or why it has none (unscored, failed, pending)."""
+
+    status: OutcomeStatus
+    points: tuple[Points, ...] = ()  # one per scored generation (for items)
+    gens: tuple[int, ...] = ()  # the generation index of each entry of `points`
+
+    @property
+    def by_generation(self) -> dict[int, Points]:
+        return dict(zip(self.gens, self.points, strict=True))
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    student: str
+    k: int
+    metric: str
+    value: float
+    stderr: float
+    n: int
+    unscored: int
+    failed: int
+    pending: int
+
+
+def generation_outcome(gen: GenerationRecord | None, gradings: list[GradingRecord]) -> Outcome:
+    if gen is None:
+        return Outcome(OutcomeStatus.PENDING)
+    if gen.status == GenerationStatus.FAILED:
+        return Outcome(OutcomeStatus.FAILED)
+    scored = [
+        g.points for g in gradings if g.status == GradingStatus.SCORED and g.points is not None
+    ]
+    if scored:
+        return Outcome(OutcomeStatus.SCORED, (majority(scored),))
+    if not gradings:
+        return Outcome(OutcomeStatus.PENDING)
+    unscored = any(g.status == GradingStatus.UNSCORED for g in gradings)
+    return Outcome(OutcomeStatus.UNSCORED if unscored else OutcomeStatus.FAILED)
+
+
+def item_outcome(generations: list[Outcome]) -> Outcome:
+    """Generation outcomes in generation order -> the item's outcome."""
+    scored = [(index, g.points[0]) for index, g in enumerate(generations) if g.points]
+    if scored:
+        points, gens = tuple(p for _, p in scored), tuple(i for i, _ in scored)
+        return Outcome(OutcomeStatus.SCORED, points, gens)
+    for status in (OutcomeStatus.PENDING, OutcomeStatus.UNSCORED):
+        if any(g.status == status for g in generations):
+            return Outcome(status)
+    return Outcome(OutcomeStatus.FAILED)
+
+
+def stderr(values: list[float]) -> float:
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+
+
+def item_outcomes(
+    items: list[Item],
+    students: list[str],
+    grader: str,
+    generations: int,
+    gradings: int,
+    gen_records: list[GenerationRecord],
+    grading_records: list[GradingRecord],
+) -> dict[tuple[str, str], Outcome]:
+    gens = {(g.student, g.item_id, g.gen): g for g in gen_records}
+    grads: dict[tuple[str, str, int], list[GradingRecord]] = defaultdict(list)
+    for r in grading_records:
+        if r.grader == grader and r.grading < gradings:
+            grads[(r.student, r.item_id, r.gen)].append(r)
+    outcomes = {}
+    for student in students:
+        for item in items:
+            keys = [(student, item.item_id, g) for g in range(generations)]
+            outcomes[(student, item.item_id)] = item_outcome(
+                [generation_outcome(gens.get(key), grads[key]) for key in keys]
+            )
+    return outcomes
+
+
+def aggregate(
+    items: list[Item],
+    outcomes: dict[tuple[str, str], Outcome],
+    students: list[str],
+    *,
+    drop_common: bool,
+) -> list[MetricRow]:
+    rows = []
+    for student in students:
+        for k in sorted({i.k for i in items}):
+            scoped = [i for i in items if i.k == k and not (drop_common and i.has_common_skill)]
+            found = [outcomes[(student, i.item_id)] for i in scoped]
+            counts = {s.value: sum(o.status == s for o in found) for s in UNSCORED_KINDS}
+            scored = [o for o in found if o.status == OutcomeStatus.SCORED]
+            for name, metric in METRICS.items():
+                values = [max(metric(p) for p in o.points) for o in scored]
+                mean = float(np.mean(values)) if values else math.nan
+                rows.append(
+                    MetricRow(student, k, name, mean, stderr(values), len(values), **counts)
+                )
+    return rows

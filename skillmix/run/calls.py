@@ -1,0 +1,141 @@
+"""Stored calls: every model call of a run goes store -> budget -> limiter -> retry -> price ->
+store, so a response is committed before anything uses it and a rerun never asks twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+from skillmix.config import ModelEntry
+from skillmix.errors import BudgetReached, CallFailed
+from skillmix.models import ModelBackend, ModelOutput, ModelRequest, RetryAdvice
+from skillmix.models.limits import AdaptiveLimiter
+from skillmix.models.prices import PriceTable
+from skillmix.models.retry import generate_with_retries
+from skillmix.records import Item, Spend
+from skillmix.run.store import RunStore
+
+
+@dataclass
+class RunStats:
+    """Live counters for the progress display."""
+
+    total: int = 0
+    done: int = 0
+    in_flight: int = 0
+    calls: int = 0
+    cached: int = 0
+    retries: int = 0  # transport retries (rate limits, 5xx, timeouts)
+    reasks: int = 0  # grader re-asks after unparseable replies
+    unscored: int = 0
+    failed: int = 0
+    tokens: int = 0
+    spent_usd: float = 0.0
+    budget_reached: bool = False
+    concurrency: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """Where a request sits in the protocol; part of its content key."""
+
+    item: Item
+    gen: int
+    slot: str  # "turn1", "turn2", "grade:<r>:<attempt>"
+
+
+def derived_seed(run_seed: int, call: Call) -> int:
+    text = f"skillmix-request|{run_seed}|{call.item.item_id}|{call.gen}|{call.slot}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
+
+
+def content_key(entry: ModelEntry, backend: ModelBackend, request: ModelRequest, call: Call) -> str:
+    payload = {
+        "backend": backend.prefix,
+        "model": entry.model,
+        "resolved_model": backend.resolved_model,
+        "base_url": backend.base_url,
+        "request": request.as_dict(),
+        "item": call.item.item_id,
+        "gen": call.gen,
+        "slot": call.slot,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class StoredCalls:
+    """The one path of a model call: answered from the store, or made and stored first."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        prices: PriceTable,
+        budget_usd: float | None,
+        backends: list[ModelBackend],
+    ):
+        self.store = store
+        self.prices = prices
+        self.budget_usd = budget_usd
+        self.stats = RunStats(spent_usd=store.spent_usd())
+        self.limiters = {id(b): AdaptiveLimiter(b.concurrency) for b in backends}
+
+    def _check_budget(self) -> None:
+        budget = self.budget_usd
+        if budget is not None and self.stats.spent_usd >= budget:
+            self.stats.budget_reached = True
+            raise BudgetReached(f"spent ${self.stats.spent_usd:.4f} of budget_usd ${budget:.4f}")
+
+    async def call(
+        self,
+        entry: ModelEntry,
+        backend: ModelBackend,
+        request: ModelRequest,
+        call: Call,
+        spend: Spend,
+    ) -> tuple[str, ModelOutput]:
+        """The response to a request and its content key; its tokens and cost go to `spend`."""
+        key = content_key(entry, backend, request, call)
+        found = self.store.get_response(key)
+        if found is not None:
+            output, cost = found
+            self.stats.cached += 1
+            spend.add(output.usage, cost)
+            return key, output
+        self._check_budget()
+        started = time.perf_counter()
+        self.stats.in_flight += 1
+        try:
+            output = await generate_with_retries(
+                backend,
+                request,
+                limiter=self.limiters[id(backend)],
+                policy=entry.retry_policy,
+                on_attempt=lambda: self.store.log_call(key),
+                on_retry=self._count_retry,
+            )
+        except backend.failure_types as exc:
+            raise CallFailed(exc) from exc
+        finally:
+            self.stats.in_flight -= 1
+        cost = self.prices.cost(entry.model, output.usage)
+        self.store.put_response(
+            key,
+            backend=backend.prefix,
+            model=entry.model,
+            resolved_model=backend.resolved_model,
+            base_url=backend.base_url,
+            request=request.as_dict(),
+            output=output,
+            cost_usd=cost,
+            latency_s=time.perf_counter() - started,
+        )  # committed (autocommit) before the response is used
+        self.stats.calls += 1
+        self.stats.tokens += output.usage.input_tokens + output.usage.output_tokens
+        self.stats.spent_usd += cost or 0.0
+        spend.add(output.usage, cost)
+        return key, output
+
+    def _count_retry(self, advice: RetryAdvice) -> None:
+        self.stats.retries += 1

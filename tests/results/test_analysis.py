@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from skillmix import analysis
 from skillmix.config import NoveltyAssumptions, parse_config
-from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.records import GenerationRecord, GenerationStatus, GradingRecord, GradingStatus, Item
 from skillmix.results.frames import RunFrames, build_frames
+from tests.helpers.configs import model_entry, run_config
 
 SKILLS = ("metaphor", "red herring")
 
@@ -35,22 +38,20 @@ DESIGN = {
 
 
 def frames() -> RunFrames:
-    config = parse_config(
-        {
-            "name": "hand",
-            "output_dir": "/nonexistent",
-            "k": [2],
-            "items_per_k": 4,
-            "gradings": 2,
-            "common_skills": "keep",
-            "students": [
-                {"model": "llamacpp/smollm2", "name": "a"},
-                {"model": "llamacpp/smollm2", "name": "b"},
-            ],
-            "grader": {"model": "llamacpp/smollm2", "name": "judge"},
-        },
-        "hand.yaml",
+    data = run_config(
+        "/nonexistent",
+        name="hand",
+        k=[2],
+        items_per_k=4,
+        gradings=2,
+        common_skills="keep",
+        students=[
+            model_entry("llamacpp/smollm2", name="a"),
+            model_entry("llamacpp/smollm2", name="b"),
+        ],
+        grader=model_entry("llamacpp/smollm2", name="judge"),
     )
+    config = parse_config(data, "hand.yaml")
     items = [
         Item(
             item_id=f"k2-{i}",
@@ -68,7 +69,11 @@ def frames() -> RunFrames:
             answer = "word " * (10 if pts["skill:metaphor"] else 3)
             gens.append(
                 GenerationRecord(
-                    student=student, item_id=f"k2-{index}", gen=0, status="ok", answer=answer
+                    student=student,
+                    item_id=f"k2-{index}",
+                    gen=0,
+                    status=GenerationStatus.OK,
+                    answer=answer,
                 )
             )
             for r in range(2):
@@ -79,7 +84,7 @@ def frames() -> RunFrames:
                         gen=0,
                         grader="judge",
                         grading=r,
-                        status="scored",
+                        status=GradingStatus.SCORED,
                         points=pts,
                         grader_points=pts,
                     )
@@ -110,7 +115,7 @@ def test_skill_breakdown_and_hardest_skills() -> None:
 
 def test_uncertainty_matches_hand_computed_mean_and_stderr() -> None:
     table = analysis.uncertainty(frames(), resamples=500).set_index(["student", "metric"])
-    row = table.loc[("a", "full_marks")]
+    row = cast(pd.Series, table.loc[("a", "full_marks")])
     assert row["mean"] == 0.5 and row["stderr"] == pytest.approx(math.sqrt(1 / 3) / 2)
     assert 0.0 <= row["ci_low"] <= 0.5 <= row["ci_high"] <= 1.0
 
@@ -124,7 +129,7 @@ def test_identical_gradings_agree_fully() -> None:
 
 def test_length_correlation_sees_longer_answers_score_higher() -> None:
     table = analysis.length_and_score(frames()).set_index("student")
-    assert table.loc["a", "spearman_rho"] > 0.5 and table.loc["a", "n"] == 4
+    assert cast(float, table.loc["a", "spearman_rho"]) > 0.5 and table.loc["a", "n"] == 4
 
 
 def test_novelty_table() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT
 from typer.testing import CliRunner
 
 from skillmix.catalog import Catalog, load_catalog, load_skills, load_topics
@@ -13,6 +12,7 @@ from skillmix.catalog.splits import SplitConfig, SplitPart, apply_split
 from skillmix.cli import app
 from skillmix.errors import SkillmixError
 from skillmix.official.catalog_files import read_official_skills, read_official_topics
+from tests.helpers.paths import FIXTURES, ROOT
 
 runner = CliRunner()
 OFFICIAL = FIXTURES / "official_format"
@@ -132,9 +132,11 @@ def test_public_private_split_is_seeded_disjoint_and_ten_percent() -> None:
 
 
 def test_train_held_out_split_by_category() -> None:
-    split = {"held_out_categories": ["theory of mind", "pragmatics"]}
-    held = apply_split(CATALOG, SplitConfig(part=SplitPart.HELD_OUT, **split))
-    train = apply_split(CATALOG, SplitConfig(part=SplitPart.TRAIN, **split))
+    categories = ["theory of mind", "pragmatics"]
+    held = apply_split(
+        CATALOG, SplitConfig(part=SplitPart.HELD_OUT, held_out_categories=categories)
+    )
+    train = apply_split(CATALOG, SplitConfig(part=SplitPart.TRAIN, held_out_categories=categories))
     assert {s.category for s in held.skills} == {"theory of mind", "pragmatics"}
     assert not {s.category for s in train.skills} & {"theory of mind", "pragmatics"}
     assert len(held.skills) + len(train.skills) == len(CATALOG.skills)

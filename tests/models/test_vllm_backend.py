@@ -2,7 +2,7 @@
 
 Run in .venv-vllm (made by scripts/vllm_env.sh):
 
-    .venv-vllm/bin/python -m pytest tests/test_vllm_backend.py
+    .venv-vllm/bin/python -m pytest tests/models/test_vllm_backend.py
 
 The main environment has no vLLM and skips this file. One engine serves the in-process tests
 (loading one takes about a minute on 2 cores); the kill-and-resume test runs skillmix in
@@ -28,8 +28,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import BUNDLED_CATALOG, ROOT
-from run_helpers import (
+
+from tests.helpers import configs
+from tests.helpers.configs import model_entry
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import (
     count_responses,
     eval_command,
     graded,
@@ -103,20 +106,15 @@ def run_config(
     **options: Any,
 ) -> dict[str, Any]:
     """A tiny run, greedy so that it is deterministic: 4 items at k=1, 2 (2 at k=1 alone)."""
-    entry: dict[str, Any] = {"model": model, "options": {**OPTIONS, **options}}
-    return {
-        "name": name,
-        "output_dir": str(tmp_path / name),
-        "catalog": dict(BUNDLED_CATALOG),
-        "seed": 7,
-        "k": ks or [1, 2],
-        "items_per_k": 2,
-        "generations": 1,
-        "gradings": 1,
-        "students": [{**entry, "params": {"temperature": 0, "max_tokens": 32}}],
+    entry = model_entry(model, options={**OPTIONS, **options})
+    return configs.run_config(
+        tmp_path / name,
+        seed=7,
+        k=ks or [1, 2],
+        students=[{**entry, "params": {"temperature": 0, "max_tokens": 32}}],
         # the grader's JSON object needs room: at 32 tokens it is cut off (unscored)
-        "grader": {**entry, "params": {"temperature": 0, "max_tokens": 128}},
-    }
+        grader={**entry, "params": {"temperature": 0, "max_tokens": 128}},
+    )
 
 
 # -- fixtures ---------------------------------------------------------------------------------

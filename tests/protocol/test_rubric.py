@@ -6,13 +6,14 @@ import math
 import re
 
 import pytest
-from conftest import FIXTURES, official_skills, read_records
 
 from skillmix.errors import UnparseableReply
 from skillmix.protocol.grading import GradingPolicy, final_points, majority
 from skillmix.protocol.replies import match_criterion, parse_point, parse_reply
 from skillmix.protocol.rubric import Criterion, build_rubric
 from skillmix.protocol.sentences import NamingPenalty, count_sentences
+from tests.helpers.official import official_skills, read_records
+from tests.helpers.paths import FIXTURES
 
 RECORDS = read_records(FIXTURES / "official_format" / "graded_records.csv")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from skillmix.catalog import CATEGORIES, load_catalog, load_skills, load_topics, naming_conflicts
 from skillmix.errors import SkillmixError
+from tests.helpers.paths import ROOT
 
 OFFICIAL_SKILLS = {
     "self serving bias",

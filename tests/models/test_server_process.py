@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from run_helpers import living_in_group, wait_until_gone
 
 from skillmix.models.vllm_server import (
     ServerProcess,
@@ -27,6 +25,8 @@ from skillmix.models.vllm_server import (
     free_port,
     python_module_command,
 )
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import living_in_group, wait_until_gone
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -91,7 +91,7 @@ def test_server_not_ready_in_time_fails_and_is_stopped(fake_server: Path) -> Non
 STARTER = """
 import asyncio, sys, time
 sys.path.insert(0, sys.argv[1])
-from test_server_process import start
+from tests.models.test_server_process import start
 from pathlib import Path
 server = start(Path(sys.argv[2]), "serve")
 asyncio.run(server.wait_ready(30))
@@ -107,7 +107,7 @@ def test_server_stops_when_the_process_that_started_it_is_interrupted_or_killed(
     """Ctrl-C: the atexit hook stops the server and its group. SIGKILL runs no hook: the
     server gets SIGTERM from the kernel (PR_SET_PDEATHSIG) and exits."""
     starter = subprocess.Popen(
-        [sys.executable, "-c", STARTER, str(ROOT / "tests"), str(fake_server)],
+        [sys.executable, "-c", STARTER, str(ROOT), str(fake_server)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -128,6 +128,7 @@ def test_server_stops_when_the_process_that_started_it_is_interrupted_or_killed(
             time.sleep(0.1)
         assert server_pid not in living_in_group(server_pid)
     finally:  # whatever is left of the server's group, even when the test failed
+        starter.stdout.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server_pid, signal.SIGKILL)
 

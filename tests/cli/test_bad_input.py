@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.run.store import RunStore
+from tests.helpers.configs import model_entry, run_config, write_config
 
 SKILLS: list[dict[str, Any]] = [
     {
@@ -65,29 +67,20 @@ class Workspace:
         self.skills.write_text(yaml.safe_dump({"skills": skills}), encoding="utf-8")
 
     def base_config(self) -> dict[str, Any]:
-        return {
-            "name": "t",
-            "output_dir": str(self.output_dir),
-            "catalog": {"skills": str(self.skills), "topics": str(self.topics)},
-            "seed": 0,
-            "k": [1, 2],
-            "items_per_k": 2,
-            "generations": 1,
-            "gradings": 1,
-            "students": [
-                {"model": "llamacpp/smollm2", "params": {"temperature": 0.7, "max_tokens": 16}}
-            ],
-            "grader": {
-                "model": "llamacpp/smollm2",
-                "params": {"temperature": 0.0, "max_tokens": 16},
-            },
-        }
+        student = model_entry("llamacpp/smollm2", params={"temperature": 0.7, "max_tokens": 16})
+        return run_config(
+            self.output_dir,
+            name="t",
+            catalog={"skills": str(self.skills), "topics": str(self.topics)},
+            k=[1, 2],
+            students=[student],
+            grader=model_entry("llamacpp/smollm2", params={"temperature": 0.0, "max_tokens": 16}),
+        )
 
     def write_config(self, data: dict[str, Any] | None = None, **overrides: Any) -> Path:
         config = self.base_config() if data is None else data
         config.update(overrides)
-        self.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        return self.config
+        return write_config(self.config, config)
 
 
 @pytest.fixture
@@ -110,8 +103,12 @@ def ws(tmp_path: Path) -> Workspace:
     return workspace
 
 
+RunBad = Callable[..., str]  # run_bad(config=None, *, file) -> the one error line
+Mutation = Callable[[dict[str, Any]], None]
+
+
 @pytest.fixture
-def run_bad(ws: Workspace):
+def run_bad(ws: Workspace) -> RunBad:
     """Run `skillmix eval` on the workspace config and check the promises common to all cases.
 
     Returns the single stderr line for the case-specific checks.
@@ -137,13 +134,13 @@ def run_bad(ws: Workspace):
     return run
 
 
-def test_config_file_missing(ws: Workspace, run_bad) -> None:
+def test_config_file_missing(ws: Workspace, run_bad: RunBad) -> None:
     missing = ws.root / "no_such_config.yaml"
     line = run_bad(missing, file=missing)
     assert str(missing) in line
 
 
-def test_config_yaml_syntax_error(ws: Workspace, run_bad) -> None:
+def test_config_yaml_syntax_error(ws: Workspace, run_bad: RunBad) -> None:
     text = ws.config.read_text(encoding="utf-8").splitlines()
     text.insert(3, "k: [1, 2")  # unclosed flow sequence on line 4
     ws.config.write_text("\n".join(text) + "\n", encoding="utf-8")
@@ -163,7 +160,9 @@ def test_config_yaml_syntax_error(ws: Workspace, run_bad) -> None:
     ],
     ids=["top-level", "student", "grader-params"],
 )
-def test_unknown_key(ws: Workspace, run_bad, mutate, field: str) -> None:
+def test_unknown_key(
+    ws: Workspace, run_bad: RunBad, mutate: Callable[[dict[str, Any]], None], field: str
+) -> None:
     config = ws.base_config()
     mutate(config)
     ws.write_config(config)
@@ -176,13 +175,13 @@ def test_unknown_key(ws: Workspace, run_bad, mutate, field: str) -> None:
     ("key", "value"),
     [("items_per_k", "many"), ("seed", [1]), ("generations", "twice"), ("k", "3")],
 )
-def test_wrong_type(ws: Workspace, run_bad, key: str, value: Any) -> None:
+def test_wrong_type(ws: Workspace, run_bad: RunBad, key: str, value: Any) -> None:
     ws.write_config(**{key: value})
     line = run_bad(file=ws.config)
     assert f": {key}" in line
 
 
-def test_k_larger_than_catalog(ws: Workspace, run_bad) -> None:
+def test_k_larger_than_catalog(ws: Workspace, run_bad: RunBad) -> None:
     ws.write_config(k=[4])
     line = run_bad(file=ws.config)
     assert ": k: " in line
@@ -190,7 +189,7 @@ def test_k_larger_than_catalog(ws: Workspace, run_bad) -> None:
 
 
 @pytest.mark.parametrize("value", [0, -1])
-def test_items_per_k_not_positive(ws: Workspace, run_bad, value: int) -> None:
+def test_items_per_k_not_positive(ws: Workspace, run_bad: RunBad, value: int) -> None:
     ws.write_config(items_per_k=value)
     line = run_bad(file=ws.config)
     assert ": items_per_k: " in line
@@ -201,7 +200,7 @@ def test_items_per_k_not_positive(ws: Workspace, run_bad, value: int) -> None:
     [([], "at least 1 item"), ([0], "at least 1"), ([1, 0], "at least 1"), ([2, 2], "unique")],
     ids=["empty", "zero", "zero-later", "repeated"],
 )
-def test_bad_k_list(ws: Workspace, run_bad, value: list[int], words: str) -> None:
+def test_bad_k_list(ws: Workspace, run_bad: RunBad, value: list[int], words: str) -> None:
     ws.write_config(k=value)
     line = run_bad(file=ws.config)
     assert ": k: " in line
@@ -209,7 +208,7 @@ def test_bad_k_list(ws: Workspace, run_bad, value: list[int], words: str) -> Non
 
 
 @pytest.mark.parametrize("role", ["student", "grader"])
-def test_unknown_model_string(ws: Workspace, run_bad, role: str) -> None:
+def test_unknown_model_string(ws: Workspace, run_bad: RunBad, role: str) -> None:
     config = ws.base_config()
     entry = config["students"][0] if role == "student" else config["grader"]
     entry["model"] = "nosuch/model"
@@ -219,7 +218,7 @@ def test_unknown_model_string(ws: Workspace, run_bad, role: str) -> None:
     assert "nosuch/model" in line
 
 
-def test_duplicate_skill_name(ws: Workspace, run_bad) -> None:
+def test_duplicate_skill_name(ws: Workspace, run_bad: RunBad) -> None:
     duplicate = {**SKILLS[1], "name": "Metaphor", "definition": "Another definition."}
     ws.write_skills([*SKILLS, duplicate])
     line = run_bad(file=ws.skills)
@@ -228,14 +227,14 @@ def test_duplicate_skill_name(ws: Workspace, run_bad) -> None:
 
 
 @pytest.mark.parametrize("definition", ["", "   "], ids=["empty", "blank"])
-def test_empty_skill_definition(ws: Workspace, run_bad, definition: str) -> None:
+def test_empty_skill_definition(ws: Workspace, run_bad: RunBad, definition: str) -> None:
     ws.write_skills([SKILLS[0], {**SKILLS[1], "definition": definition}, SKILLS[2]])
     line = run_bad(file=ws.skills)
     assert "skills[1]" in line
     assert "definition" in line
 
 
-def test_unknown_template_placeholder(ws: Workspace, run_bad) -> None:
+def test_unknown_template_placeholder(ws: Workspace, run_bad: RunBad) -> None:
     template = ws.root / "my_grader.txt"
     template.write_text("Grade this: {student_answer} {nonsense}\n", encoding="utf-8")
     ws.write_config(prompts={"grader": str(template)})
@@ -243,14 +242,14 @@ def test_unknown_template_placeholder(ws: Workspace, run_bad) -> None:
     assert "nonsense" in line
 
 
-def test_template_file_missing(ws: Workspace, run_bad) -> None:
+def test_template_file_missing(ws: Workspace, run_bad: RunBad) -> None:
     template = ws.root / "no_such_grader.txt"
     ws.write_config(prompts={"grader": str(template)})
     run_bad(file=template)
 
 
 @pytest.mark.parametrize("which", ["skills", "topics"])
-def test_catalog_file_missing(ws: Workspace, run_bad, which: str) -> None:
+def test_catalog_file_missing(ws: Workspace, run_bad: RunBad, which: str) -> None:
     missing = ws.root / f"no_such_{which}.yaml"
     config = ws.base_config()
     config["catalog"][which] = str(missing)

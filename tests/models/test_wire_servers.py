@@ -1,4 +1,4 @@
-"""The loopback wire servers of tests/wire_servers.py, driven through the real openai and
+"""The loopback wire servers of tests/helpers/wire_servers.py, driven through the real openai and
 anthropic SDKs (and, where the SDKs cannot go, through raw HTTP)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any, TypeVar, cast
 import anthropic
 import openai
 import pytest
-from wire_servers import (
+
+from tests.helpers.wire_servers import (
     FAULT_KINDS,
     FaultKind,
     ServerHandle,

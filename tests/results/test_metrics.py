@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.records import GenerationRecord, GenerationStatus, GradingRecord, GradingStatus, Item
 from skillmix.results.metrics import (
     aggregate,
     all_skills,
@@ -47,14 +47,22 @@ def item(k: int, index: int, common: bool = False) -> Item:
 
 
 def gen(item_id: str, g: int, status: str = "ok") -> GenerationRecord:
-    return GenerationRecord(student="m", item_id=item_id, gen=g, status=status, answer="x")
+    return GenerationRecord(
+        student="m", item_id=item_id, gen=g, status=GenerationStatus(status), answer="x"
+    )
 
 
 def grading(
     item_id: str, g: int, r: int, points: dict[str, int] | None, status: str = "scored"
 ) -> GradingRecord:
     return GradingRecord(
-        student="m", item_id=item_id, gen=g, grader="judge", grading=r, status=status, points=points
+        student="m",
+        item_id=item_id,
+        gen=g,
+        grader="judge",
+        grading=r,
+        status=GradingStatus(status),
+        points=points,
     )
 
 
@@ -111,7 +119,7 @@ def test_gradings_of_another_grader_or_beyond_r_are_ignored() -> None:
             gen=0,
             grader="other",
             grading=0,
-            status="scored",
+            status=GradingStatus.SCORED,
             points=pts([1]),
         ),
     ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from skillmix.catalog import load_catalog
 from skillmix.config import PromptPaths
@@ -16,6 +15,7 @@ from skillmix.protocol.rubric import build_rubric
 from skillmix.protocol.sampler import CommonSkills, draw_item
 from skillmix.protocol.student import extract_answer, turn1_messages, turn2_messages
 from skillmix.run.plan import load_prompts
+from tests.helpers.paths import ROOT
 
 CATALOG = load_catalog(ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml")
 ITEM = draw_item(CATALOG, seed=0, k=3, index=0, common=CommonSkills.SCORING)

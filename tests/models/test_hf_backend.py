@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUNDLED_CATALOG
+
+from tests.helpers.paths import BUNDLED_CATALOG
 
 # As skillmix.models.hf does, but before torch loads here: OpenMP threads that spin slow torch
 # down badly on a CPU shared with other busy processes (and with llama.cpp in the run test).

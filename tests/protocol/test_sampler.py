@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import ROOT
-
 from skillmix.catalog import load_catalog
 from skillmix.protocol.sampler import CommonSkills, draw_item, sample_items
+from tests.helpers.paths import ROOT
 
 CATALOG = load_catalog(ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml")
 

@@ -21,7 +21,7 @@ body the next attempt at that body always succeeds, so a client that retries get
 
 Run it as a script (it prints ``READY <port>`` once listening)::
 
-    python tests/wire_servers.py --port 0 --latency-ms 100 --fault-rate 0.3 --seed 1
+    python tests/helpers/wire_servers.py --port 0 --latency-ms 100 --fault-rate 0.3 --seed 1
 
 or drive it from Python with :func:`start_server` / :func:`running_server`. The module uses the
 standard library only, so it can run under any interpreter that has Python 3.11.

@@ -13,10 +13,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import BUNDLED_CATALOG, ROOT
-from wire_servers import running_server
 
 import skillmix
+from tests.helpers.configs import model_entry, run_config
+from tests.helpers.paths import ROOT
+from tests.helpers.wire_servers import running_server
 
 RESULT_COLUMNS = ["model", "k", "metric", "value", "stderr", "n", "unscored", "failed", "pending"]
 
@@ -113,26 +114,24 @@ def evaluate_two_students(
     `openai/` models served by the loopback wire server: k = 1..3, 2 generations, 3 gradings."""
     with running_server() as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("SKILLMIX_TEST_KEY", "test")
-        entry: dict[str, Any] = {
-            "model": "openai/gpt-4o-mini",
-            "base_url": f"{server.base_url}/v1",
-            "api_key_env": "SKILLMIX_TEST_KEY",
-        }
-        first, second = students
-        skillmix.evaluate(
-            {
-                "name": name,
-                "output_dir": str(output_dir),
-                "seed": 1,
-                "k": [1, 2, 3],
-                "items_per_k": items_per_k,
-                "generations": 2,
-                "gradings": 3,
-                "catalog": dict(BUNDLED_CATALOG),
-                "students": [
-                    {**entry, "name": first},
-                    {**entry, "name": second, "params": {"top_p": 0.5}},
-                ],
-                "grader": {**entry, "name": "judge"},
-            }
+        entry = model_entry(
+            "openai/gpt-4o-mini",
+            base_url=f"{server.base_url}/v1",
+            api_key_env="SKILLMIX_TEST_KEY",
         )
+        first, second = students
+        config = run_config(
+            output_dir,
+            name=name,
+            seed=1,
+            k=[1, 2, 3],
+            items_per_k=items_per_k,
+            generations=2,
+            gradings=3,
+            students=[
+                {**entry, "name": first},
+                {**entry, "name": second, "params": {"top_p": 0.5}},
+            ],
+            grader={**entry, "name": "judge"},
+        )
+        skillmix.evaluate(config)

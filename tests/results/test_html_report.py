@@ -11,10 +11,10 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from run_helpers import evaluate_two_students
 from typer.testing import CliRunner
 
 from skillmix.cli import app
+from tests.helpers.runs import evaluate_two_students
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [

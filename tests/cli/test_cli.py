@@ -8,35 +8,30 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import ROOT
 from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.results.leaderboard import EXPORT_COLUMNS
+from tests.helpers.configs import model_entry, run_config, write_config
+from tests.helpers.paths import ROOT
 
 runner = CliRunner()
 SKILLS, TOPICS = ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml"
 
 
-def write_config(tmp_path: Path, **overrides: Any) -> Path:
-    config: dict[str, Any] = {
-        "name": "tiny",
-        "output_dir": str(tmp_path / "run"),
-        "catalog": {"skills": str(SKILLS), "topics": str(TOPICS)},
-        "k": [1],
-        "items_per_k": 2,
-        "students": [{"model": "llamacpp/smollm2", "params": {"max_tokens": 24}}],
-        "grader": {"model": "llamacpp/smollm2", "params": {"max_tokens": 120}},
-    }
-    config.update(overrides)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def tiny_config(tmp_path: Path, **overrides: Any) -> Path:
+    config = run_config(
+        tmp_path / "run",
+        name="tiny",
+        students=[model_entry("llamacpp/smollm2", params={"max_tokens": 24})],
+        grader=model_entry("llamacpp/smollm2", params={"max_tokens": 120}),
+        **overrides,
+    )
+    return write_config(tmp_path / "tiny.yaml", config)
 
 
 def test_dry_run_prints_calls_and_touches_nothing(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["eval", str(write_config(tmp_path, gradings=3)), "--dry-run"])
+    result = runner.invoke(app, ["eval", str(tiny_config(tmp_path, gradings=3)), "--dry-run"])
     assert result.exit_code == 0, result.output
     rows = [line.split("│") for line in result.stdout.splitlines() if "│" in line]
     calls = {
@@ -90,7 +85,7 @@ def test_catalog_validate_accepts_shipped_and_rejects_conflicts(tmp_path: Path) 
 @pytest.mark.slow
 def test_unparseable_grader_replies_are_unscored_not_zero(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
-    config = write_config(
+    config = tiny_config(
         tmp_path,
         common_skills="keep",  # score both items whatever their skills
         structured_grading=False,  # free text from a 135M model, cut at 8 tokens: no table
@@ -135,6 +130,6 @@ def test_import_official_then_report_compare_and_refuse_eval(tmp_path: Path) -> 
     assert html.exit_code == 0, html.output
     again = runner.invoke(app, ["import-official", str(source), "--out", str(out)])
     assert again.exit_code == 2 and "run.sqlite" in again.stderr
-    config = write_config(tmp_path, output_dir=str(out))
+    config = tiny_config(tmp_path, output_dir=str(out))
     refused = runner.invoke(app, ["eval", str(config)])
     assert refused.exit_code == 2 and "imported official run" in refused.stderr

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import official_skills, read_records
-
 from skillmix.protocol.replies import parse_reply
 from skillmix.protocol.rubric import build_rubric
 from skillmix.protocol.sentences import count_sentences_official
+from tests.helpers.official import official_skills, read_records
 
 ANSWER = re.compile(r'The student\'s answer was: "(.*)"\n\nFor reference', re.S)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BUNDLED_CATALOG
 from typer.testing import CliRunner
+
+from tests.helpers.paths import BUNDLED_CATALOG
 
 pytest.importorskip("llama_cpp.server.app")  # the llama-cpp-python[server] extra
 

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, read_records
 
 from skillmix.config import RunConfig
 from skillmix.errors import SkillmixError
@@ -19,6 +18,8 @@ from skillmix.official.run_import import ImportSummary, import_official_run
 from skillmix.protocol.rubric import build_rubric
 from skillmix.results.build import load_results
 from skillmix.run.store import RunStore
+from tests.helpers.official import read_records
+from tests.helpers.paths import FIXTURES
 
 OFFICIAL_RUN = FIXTURES / "official_run"
 Table = dict[tuple[str, int, str], tuple[float, int]]  # (model, k, metric) -> (value, n)

@@ -1,4 +1,4 @@
-"""Prices per model, tokens turned into dollars, and budgets."""
+"""Prices per model (the shipped table and a run's overrides): tokens turned into dollars."""
 
 from __future__ import annotations
 

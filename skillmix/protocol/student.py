@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from skillmix.catalog import Catalog
-from skillmix.models import ChatMessage
 from skillmix.protocol.prompts import PromptSet, item_values
-from skillmix.records import Item
+from skillmix.records import ChatMessage, Item
 
 
 def turn1_messages(

@@ -58,10 +58,11 @@ class StoredResponse:
 
 
 def stored_schema_version(path: Path) -> str | None:
-    """The schema version a store file records, read without changing the file; None for a
-    file with no tables yet. A file that is not a run store is bad input."""
+    """The schema version a store file records, read without changing anything (immutable: no
+    -wal or -shm file is created); None for a file with no tables yet. A file that is not a
+    run store is bad input."""
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
         try:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "meta" not in tables:
@@ -71,29 +72,43 @@ def stored_schema_version(path: Path) -> str | None:
             db.close()
     except sqlite3.DatabaseError as exc:
         raise SkillmixError(f"not a skillmix run store ({exc})", file=path) from None
-    return "unknown" if row is None else str(row[0])
+    return None if row is None else str(row[0])
+
+
+def check_schema_version(path: Path, version: str | None) -> None:
+    if version not in (None, SCHEMA_VERSION):
+        raise SkillmixError(
+            f"run store of schema version {version}; this skillmix reads version "
+            f"{SCHEMA_VERSION} (left untouched: use the skillmix that wrote it)",
+            file=path,
+        )
 
 
 class RunStore:
     def __init__(self, run_dir: Path):
         self.path = run_dir / DB_NAME
         if self.path.is_file():
-            version = stored_schema_version(self.path)
-            if version not in (None, SCHEMA_VERSION):
-                raise SkillmixError(
-                    f"run store of schema version {version}; this skillmix reads version "
-                    f"{SCHEMA_VERSION} (left untouched: use the skillmix that wrote it)",
-                    file=self.path,
-                )
+            check_schema_version(self.path, stored_schema_version(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+        self._check_open_version()  # a version written only to the WAL (after a kill -9)
         self.db.executescript(SCHEMA)
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
         if self.get_meta("run_id") is None:
             self.set_meta("run_id", uuid.uuid4().hex[:12])
-            self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def _check_open_version(self) -> None:
+        tables = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+        if tables is not None:
+            try:
+                check_schema_version(self.path, self.get_meta("schema_version"))
+            except SkillmixError:
+                self.db.close()
+                raise
 
     @classmethod
     def open_existing(cls, run_dir: Path) -> RunStore:

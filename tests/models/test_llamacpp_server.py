@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from tests.helpers.paths import BUNDLED_CATALOG
+from tests.helpers.configs import run_config, write_config
 
 pytest.importorskip("llama_cpp.server.app")  # the llama-cpp-python[server] extra
 
@@ -78,18 +77,15 @@ def test_openai_backend_runs_the_protocol_on_llama_cpp_server(
         "max_concurrency": 1,  # the server answers one request at a time
         "options": {"json_mode": "json_object"},  # llama.cpp: json_object with a schema
     }
-    config = {
-        "name": "server",
-        "output_dir": str(tmp_path / "run"),
-        "catalog": dict(BUNDLED_CATALOG),
-        "k": [1, 2],
-        "items_per_k": 1,
-        "common_skills": "keep",
-        "students": [{**entry, "params": {"temperature": 0.7, "max_tokens": 40}}],
-        "grader": {**entry, "params": {"temperature": 0, "max_tokens": 120}},
-    }
-    path = tmp_path / "server.yaml"
-    path.write_text(yaml.safe_dump(config))
+    config = run_config(
+        tmp_path / "run",
+        k=[1, 2],
+        items_per_k=1,
+        common_skills="keep",
+        students=[{**entry, "params": {"temperature": 0.7, "max_tokens": 40}}],
+        grader={**entry, "params": {"temperature": 0, "max_tokens": 120}},
+    )
+    path = write_config(tmp_path / "server.yaml", config)
     result = CliRunner().invoke(app, ["eval", str(path), "-q"])
     assert result.exit_code == 0, result.output
     db = sqlite3.connect(tmp_path / "run" / "run.sqlite")

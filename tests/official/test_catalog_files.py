@@ -12,6 +12,7 @@ from skillmix.catalog.splits import SplitConfig, SplitPart, apply_split
 from skillmix.cli import app
 from skillmix.errors import SkillmixError
 from skillmix.official.catalog_files import read_official_skills, read_official_topics
+from tests.helpers.configs import run_config
 from tests.helpers.paths import FIXTURES, ROOT
 
 runner = CliRunner()
@@ -147,19 +148,8 @@ def test_train_held_out_split_by_category() -> None:
 def test_config_selects_a_split(tmp_path: Path) -> None:
     from skillmix.run.plan import build_plan
 
-    data = {
-        "name": "s",
-        "output_dir": str(tmp_path),
-        "k": [2],
-        "items_per_k": 20,
-        "catalog": {
-            "skills": str(ROOT / "data" / "skills.yaml"),
-            "topics": str(ROOT / "data" / "topics.yaml"),
-            "split": {"part": "public"},
-        },
-        "students": [{"model": "llamacpp/smollm2"}],
-        "grader": {"model": "llamacpp/smollm2"},
-    }
+    data = run_config(tmp_path, k=[2], items_per_k=20)
+    data["catalog"]["split"] = {"part": "public"}
     plan = build_plan(data)
     public = apply_split(CATALOG, SplitConfig(part=SplitPart.PUBLIC))
     names = {s.name for s in public.skills}

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from skillmix.catalog.splits import SplitConfig
 from skillmix.errors import SkillmixError, describe_validation, yaml_syntax_error
-from skillmix.models import BackendSettings, GenerationParams, split_model_string
+from skillmix.models import BackendSettings, GenerationParams, defaults, split_model_string
 from skillmix.models.prices import Price
 from skillmix.models.retry import RetryPolicy
 from skillmix.protocol.sampler import CommonSkills
@@ -42,11 +42,13 @@ class ModelEntry(Strict):
     max_concurrency: int | None = Field(default=None, gt=0)  # calls in flight (ceiling)
     base_url: str | None = None  # an OpenAI-compatible server, a proxy
     api_key_env: str | None = None  # environment variable with the key (default per provider)
-    timeout_s: float = Field(default=120.0, gt=0)
-    retries: int = Field(default=8, ge=0)  # for rate limits, 5xx, timeouts, dropped connections
-    backoff_s: float = Field(default=1.0, ge=0)  # first retry wait; doubles, with jitter
-    backoff_max_s: float = Field(default=60.0, ge=0)
-    options: dict[str, Any] = {}  # backend-specific (e.g. llama.cpp n_ctx, n_threads)
+    timeout_s: float = Field(default=defaults.TIMEOUT_S, gt=0)
+    retries: int = Field(default=defaults.RETRIES, ge=0)
+    backoff_s: float = Field(default=defaults.BACKOFF_S, ge=0)
+    backoff_max_s: float = Field(default=defaults.BACKOFF_MAX_S, ge=0)
+    # backend-specific, typed by the backend (e.g. llama.cpp n_ctx, n_threads); kept raw here
+    # so that entries with the same options share one backend (run/plan.py)
+    options: dict[str, Any] = {}
 
     @field_validator("model")
     @classmethod

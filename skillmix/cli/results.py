@@ -53,11 +53,10 @@ def compare_command(
 ) -> None:
     """Paired comparison of two models on the same items: per-k difference with a paired
     bootstrap interval, and McNemar's test on full marks."""
-    from rich.table import Table
-
     from skillmix.results.analysis import compare
     from skillmix.results.frames import load_run
     from skillmix.results.metrics import METRICS
+    from skillmix.results.terminal import print_comparison
 
     with user_errors():
         if metric not in METRICS:
@@ -69,12 +68,7 @@ def compare_command(
             table = compare(frames, a, b, metric=metric, seed=seed)
         except ValueError as exc:
             raise SkillmixError(str(exc), file=run_dir) from None
-    view = Table(title=f"{a} vs {b} on {metric} (paired over shared items)")
-    for column in table.columns:
-        view.add_column(str(column), justify="right", overflow="fold")
-    for values in table.itertuples(index=False):
-        view.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values))
-    console.print(view)
+    print_comparison(table, a, b, metric, console)
 
 
 def export_command(

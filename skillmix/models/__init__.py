@@ -9,6 +9,7 @@ import importlib
 
 from skillmix.errors import SkillmixError
 from skillmix.models.base import (
+    BackendOptions,
     BackendSettings,
     GenerationParams,
     ModelBackend,
@@ -26,10 +27,12 @@ BACKENDS = {
     "hf": "skillmix.models.hf:HFBackend",
     "vllm": "skillmix.models.vllm_engine:VLLMBackend",
     "vllm-server": "skillmix.models.vllm_server:VLLMServerBackend",
+    "scripted": "skillmix.models.scripted:ScriptedBackend",
 }
 
 __all__ = [
     "BACKENDS",
+    "BackendOptions",
     "BackendSettings",
     "ChatMessage",
     "GenerationParams",

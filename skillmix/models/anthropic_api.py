@@ -8,12 +8,18 @@ from typing import Any
 import anthropic
 from anthropic import AsyncAnthropic
 
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest
+from skillmix.models.base import BackendOptions, BackendSettings, ModelOutput, ModelRequest
 from skillmix.models.sdk import SdkBackend
 from skillmix.records import Usage
 
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires max_tokens
 POINTS_TOOL = "record_rubric_points"
+
+
+class AnthropicOptions(BackendOptions):
+    # The current Messages API (SDK 2.x) has no temperature/top_p fields; older models and
+    # compatible proxies still take them in the body when asked to.
+    sampling_params: bool = False
 
 
 class AnthropicBackend(SdkBackend):
@@ -22,6 +28,8 @@ class AnthropicBackend(SdkBackend):
     key_variable = "ANTHROPIC_API_KEY"
     default_concurrency = 16
     supports_json_schema = True  # through a forced tool call
+    options_model = AnthropicOptions
+    options: AnthropicOptions
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
@@ -39,9 +47,7 @@ class AnthropicBackend(SdkBackend):
             arguments["system"] = "\n\n".join(system)
         sampling = {"temperature": params.temperature, "top_p": params.top_p}
         sampling = {name: value for name, value in sampling.items() if value is not None}
-        if sampling and self.options.get("sampling_params", False):
-            # The current Messages API (SDK 2.x) has no temperature/top_p fields; older models
-            # and compatible proxies still take them in the body when asked to.
+        if sampling and self.options.sampling_params:
             arguments["extra_body"] = sampling
         if params.stop:
             arguments["stop_sequences"] = params.stop

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from skillmix.errors import BackendError, SkillmixError
+from skillmix.errors import BackendError, SkillmixError, describe_validation
+from skillmix.models import defaults
 from skillmix.records import ChatMessage, Usage
 
 
@@ -55,7 +57,7 @@ class BackendSettings:
     options: dict[str, Any] = field(default_factory=dict)  # backend-specific
     base_url: str | None = None
     api_key_env: str | None = None  # the environment variable holding the key
-    timeout_s: float = 120.0
+    timeout_s: float = defaults.TIMEOUT_S
     max_concurrency: int | None = None  # calls in flight at most (sizes connection pools)
 
 
@@ -68,10 +70,34 @@ class RetryAdvice:
     wait_s: float | None = None
 
 
+class BackendOptions(BaseModel):
+    """A backend's `options` (the model entry's mapping), typed: each backend declares its own
+    subclass. Strict: a value of the wrong type is an error, not converted ("20" is no int)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+OptionsT = TypeVar("OptionsT", bound=BackendOptions)
+
+
+def parse_options(model: type[OptionsT], options: Mapping[str, Any]) -> OptionsT:
+    """The typed options, or a one-line error whose field is `options.<key>`."""
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        where, message = describe_validation(exc)
+        raise SkillmixError(message, field=f"options.{where}" if where else "options") from None
+
+
 class ModelBackend(ABC):
-    """A model reachable through one API. Subclasses live one per file in this package."""
+    """A model reachable through one API. Subclasses live one per file in this package.
+
+    A subclass with options sets `options_model` and narrows `options` to the same class.
+    """
 
     prefix: str = ""  # the model-string prefix this backend is registered under
+    options_model: ClassVar[type[BackendOptions]] = BackendOptions  # none by default
+    options: BackendOptions
     # Errors that mean "this call failed" (recorded against the item); anything else is a bug
     failure_types: tuple[type[Exception], ...] = (BackendError,)
     default_concurrency: int = 8
@@ -80,7 +106,7 @@ class ModelBackend(ABC):
     def __init__(self, name: str, settings: BackendSettings):
         self.name = name
         self.settings = settings
-        self.options = settings.options
+        self.options = parse_options(self.options_model, settings.options)
 
     @property
     def base_url(self) -> str | None:
@@ -105,24 +131,3 @@ class ModelBackend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (clients, engines, servers)."""
-
-
-# -- checks of a model entry's `options`, shared by backends ------------------------------
-
-
-def int_option(
-    prefix: str, options: dict[str, Any], key: str, default: int, zero: bool = False
-) -> int:
-    """A positive (or, with `zero`, non-negative) integer option; one-line error otherwise."""
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
-        least = "a non-negative" if zero else "a positive"
-        raise SkillmixError(f"{prefix} option {key}: expected {least} integer, got {value!r}")
-    return value
-
-
-def check_option_names(prefix: str, options: dict[str, Any], known: frozenset[str]) -> None:
-    unknown = sorted(set(options) - known)
-    if unknown:
-        names = ", ".join(sorted(known))
-        raise SkillmixError(f"unknown {prefix} option(s) {', '.join(unknown)} (known: {names})")

@@ -15,14 +15,23 @@ import contextlib
 from abc import abstractmethod
 from dataclasses import dataclass
 
+from pydantic import Field
+
 from skillmix.errors import BackendError
 from skillmix.models.base import (
+    BackendOptions,
     BackendSettings,
     ModelBackend,
     ModelOutput,
     ModelRequest,
-    int_option,
 )
+
+
+class BatchOptions(BackendOptions):
+    """The options of every batching backend; None: the backend's default."""
+
+    max_batch_size: int | None = Field(default=None, gt=0)
+    batch_wait_ms: int | None = Field(default=None, ge=0)
 
 
 @dataclass
@@ -34,14 +43,16 @@ class Pending:
 class BatchingBackend(ModelBackend):
     """A local model whose concurrent calls are decoded in batches (see the module doc)."""
 
+    options_model = BatchOptions
+    options: BatchOptions
+
     def __init__(
         self, name: str, settings: BackendSettings, default_batch_size: int, default_wait_ms: int
     ):
         super().__init__(name, settings)
-        options = settings.options
-        self.max_batch_size = int_option(self.prefix, options, "max_batch_size", default_batch_size)
-        wait_ms = int_option(self.prefix, options, "batch_wait_ms", default_wait_ms, zero=True)
-        self.batch_wait_s = wait_ms / 1000
+        self.max_batch_size = self.options.max_batch_size or default_batch_size
+        wait_ms = self.options.batch_wait_ms
+        self.batch_wait_s = (default_wait_ms if wait_ms is None else wait_ms) / 1000
         # the runner keeps a batch's worth of calls in flight
         self.default_concurrency = self.max_batch_size
         self._loop: asyncio.AbstractEventLoop | None = None

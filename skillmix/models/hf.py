@@ -25,7 +25,7 @@ same text alone or in any batch, and a sampled request gives the same text for t
 up to floating-point effects: the logits themselves come from matrix products whose shapes
 (batch size, padded length) depend on the batch, so they may differ in the last bits, which
 can flip a near-tie between two tokens. Measured on SmolLM2 on CPU: in float32 no output
-changed (16 skill-mix prompts, 64 tokens, batches of 1, 8 and 16: see tests/models/test_hf_backend.py
+changed (16 skill-mix prompts, 64 tokens, batches of 1, 8 and 16: tests/models/test_hf_backend.py
 and benchmarks/hf_batching.py); in bfloat16, 11 of the 16 greedy replies changed between one at
 a time and batches of 8 or 16. So use float32 where replies must not depend on the batch.
 Results are reproducible on the same machine, versions, device and dtype; not across them.
@@ -42,7 +42,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 # Never reach the hub: models load from local folders only (set before transformers loads).
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -52,6 +52,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
+from pydantic import AfterValidator, Field
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -63,25 +64,38 @@ from transformers import (
 )
 from transformers.utils import logging
 
-from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import (
-    BackendSettings,
-    ModelOutput,
-    ModelRequest,
-    check_option_names,
-    int_option,
-)
-from skillmix.models.batching import BatchingBackend
+from skillmix.errors import BackendError
+from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, parse_options
+from skillmix.models.batching import BatchingBackend, BatchOptions
 from skillmix.models.folders import folder_identity, model_folder
 from skillmix.records import Usage
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-OPTION_NAMES = frozenset({"device", "dtype", "max_batch_size", "batch_wait_ms", "threads"})
 # On CPU a decoding step of 16 rows costs 1.6-3.5x one row's (reading the weights dominates)
 # while prefill costs the same batched or not: batches of 16 gave 3.8-4.2x the tokens/s of one
 # at a time, 8 gave 2.9-3.3x (benchmarks/hf_batching.py). A GPU takes far larger batches.
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
+DEFAULT_BATCH_WAIT_MS = 20
+
+
+def check_device(value: str) -> str:
+    """A torch device this build can use: cpu, or cuda where CUDA is available."""
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise ValueError(f"not a device: {value!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA is not available in this torch build")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"expected cpu or cuda, got {device}")
+    return str(device)
+
+
+class HFOptions(BatchOptions):
+    device: Annotated[str, AfterValidator(check_device)] = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None  # None: by device
+    threads: int | None = Field(default=None, ge=0)  # None or 0: torch's own
 
 
 @dataclass(frozen=True)
@@ -199,19 +213,17 @@ class Loaded:
 class HFBackend(BatchingBackend):
     prefix = "hf"
     supports_json_schema = False  # no constrained decoding
+    options_model = HFOptions
+    options: HFOptions
 
     def __init__(self, name: str, settings: BackendSettings):
-        options = settings.options
-        check_option_names(self.prefix, options, OPTION_NAMES)
-        self.device = parse_device(options.get("device", "cpu"))
+        # read before the base validates them: the default batch size depends on the device
+        self.device = torch.device(parse_options(HFOptions, settings.options).device)
         batch_size = DEFAULT_BATCH_SIZE[self.device.type]
-        super().__init__(name, settings, default_batch_size=batch_size, default_wait_ms=20)
-        default_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
-        dtype = str(options.get("dtype", default_dtype))
-        if dtype not in DTYPES:
-            raise SkillmixError(f"hf option dtype: expected one of {', '.join(DTYPES)}")
+        super().__init__(name, settings, batch_size, DEFAULT_BATCH_WAIT_MS)
+        dtype = self.options.dtype or ("bfloat16" if self.device.type == "cuda" else "float32")
         self.dtype = DTYPES[dtype]
-        self.threads = int_option(self.prefix, options, "threads", 0, zero=True) or None
+        self.threads = self.options.threads or None
         self.folder = model_folder(self.prefix, name)
         self._resolved = folder_identity(self.folder, dtype)
         self._loaded: Loaded | None = None
@@ -333,15 +345,3 @@ class HFBackend(BatchingBackend):
         if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
             return BackendError(f"out of memory: {exc}")
         return exc
-
-
-def parse_device(value: object) -> torch.device:
-    try:
-        device = torch.device(str(value))
-    except RuntimeError:
-        raise SkillmixError(f"hf option device: not a device: {value!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SkillmixError("hf option device: CUDA is not available in this torch build")
-    if device.type not in ("cpu", "cuda"):
-        raise SkillmixError(f"hf option device: expected cpu or cuda, got {device}")
-    return device

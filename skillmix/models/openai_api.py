@@ -3,19 +3,23 @@ OpenAI-compatible server (vLLM, llama.cpp server, hosted providers) given `base_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from skillmix.errors import MalformedReply, SkillmixError
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest
+from skillmix.errors import MalformedReply
+from skillmix.models.base import BackendOptions, BackendSettings, ModelOutput, ModelRequest
 from skillmix.models.sdk import SdkBackend
 from skillmix.records import Usage
 
-# How to ask for JSON: OpenAI's structured outputs, or llama.cpp's json_object + schema.
-JSON_MODES = ("json_schema", "json_object", "none")
+
+class OpenAIOptions(BackendOptions):
+    # How to ask for JSON: OpenAI's structured outputs, or llama.cpp's json_object + schema.
+    json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
+    # The request field of max_tokens (newer OpenAI models want max_completion_tokens)
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
 
 
 class OpenAIBackend(SdkBackend):
@@ -23,14 +27,12 @@ class OpenAIBackend(SdkBackend):
     sdk = openai
     key_variable = "OPENAI_API_KEY"
     default_concurrency = 32
+    options_model = OpenAIOptions
+    options: OpenAIOptions
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
-        self.json_mode = str(self.options.get("json_mode", "json_schema"))
-        if self.json_mode not in JSON_MODES:
-            raise SkillmixError(f"options.json_mode must be one of {', '.join(JSON_MODES)}")
-        self.supports_json_schema = self.json_mode != "none"
-        self.max_tokens_field = str(self.options.get("max_tokens_field", "max_tokens"))
+        self.supports_json_schema = self.options.json_mode != "none"
         # A local OpenAI-compatible server usually wants no key; the real API always does.
         local = settings.base_url is not None and settings.api_key_env is None
         self.client = self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
@@ -47,10 +49,11 @@ class OpenAIBackend(SdkBackend):
         if params.top_p is not None:
             arguments["top_p"] = params.top_p
         if params.max_tokens is not None:
-            arguments[self.max_tokens_field] = params.max_tokens
+            arguments[self.options.max_tokens_field] = params.max_tokens
         if params.stop:
             arguments["stop"] = params.stop
-        if request.json_schema is not None and self.json_mode == "json_schema":
+        json_mode = self.options.json_mode
+        if request.json_schema is not None and json_mode == "json_schema":
             arguments["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
@@ -59,7 +62,7 @@ class OpenAIBackend(SdkBackend):
                     "strict": True,
                 },
             }
-        elif request.json_schema is not None and self.json_mode == "json_object":
+        elif request.json_schema is not None and json_mode == "json_object":
             arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
         return arguments
 

@@ -18,15 +18,16 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from skillmix.models import defaults
 from skillmix.models.base import ModelBackend, ModelOutput, ModelRequest, RetryAdvice
 from skillmix.models.limits import AdaptiveLimiter
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 8
-    backoff_s: float = 1.0
-    backoff_max_s: float = 60.0
+    retries: int = defaults.RETRIES
+    backoff_s: float = defaults.BACKOFF_S
+    backoff_max_s: float = defaults.BACKOFF_MAX_S
 
 
 async def generate_with_retries(

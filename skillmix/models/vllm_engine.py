@@ -39,10 +39,11 @@ depend on the batching (e.g. a resumed run that must match an uninterrupted one)
 Processes. Several backends in one process with the same folder and engine options share one
 engine (loaded once, shut down when the last of them closes). vLLM runs the engine in child
 processes (EngineCore, Worker) that would outlive a SIGKILLed skillmix, holding the model and
-its KV cache; on Linux a small watchdog process kills them if this process dies without
-closing the backend. Closing (the runner's `aclose`, also on Ctrl-C) waits for the batch in
-flight. `python -m skillmix` needs no `__main__` guard: multiprocessing does not re-run a
-package's `__main__` in its spawned children; other scripts that start the engine do.
+its KV cache; on Linux a small watchdog process (skillmix/models/processes.py) kills them if
+this process dies without closing the backend. Closing (the runner's `aclose`, also on Ctrl-C)
+waits for the batch in flight. `python -m skillmix` needs no `__main__` guard: multiprocessing
+does not re-run a package's `__main__` in its spawned children; other scripts that start the
+engine do.
 """
 
 from __future__ import annotations
@@ -53,29 +54,29 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from skillmix.errors import BackendError, SkillmixError
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, check_option_names
-from skillmix.models.batching import BatchingBackend
+from skillmix.models.base import (
+    BackendOptions,
+    BackendSettings,
+    ModelOutput,
+    ModelRequest,
+    parse_options,
+)
+from skillmix.models.batching import BatchingBackend, BatchOptions
 from skillmix.models.folders import check_model_name, folder_identity, model_folder
+from skillmix.models.processes import EngineWatchdog, descendants
 from skillmix.records import Usage
 
-ENGINE_OPTIONS = (
-    "tensor_parallel_size",
-    "dtype",
-    "max_model_len",
-    "gpu_memory_utilization",
-    "seed",
-    "enforce_eager",
-)
-OPTION_NAMES = frozenset({*ENGINE_OPTIONS, "engine_args", "max_batch_size", "batch_wait_ms"})
 CPU_DEFAULTS: dict[str, Any] = {"dtype": "bfloat16", "max_model_len": 2048, "enforce_eager": True}
 CPU_KV_CACHE_GIB = "2"  # VLLM_CPU_KVCACHE_SPACE when unset: else vLLM reserves most of the RAM
 DEFAULT_MAX_BATCH_SIZE = 256
@@ -103,125 +104,32 @@ def on_cpu_build() -> bool:
     return bool(current_platform.is_cpu())
 
 
-def validate_engine_options(prefix: str, options: dict[str, Any]) -> None:
-    """Type checks of the engine options shared by `vllm` and `vllm-server`."""
+class EngineOptions(BackendOptions):
+    """The engine options shared by `vllm` and `vllm-server`: `vllm.LLM` keyword arguments
+    (server flags), passed only when given."""
 
-    def fail(key: str, expected: str) -> SkillmixError:
-        return SkillmixError(f"{prefix} option {key}: expected {expected}, got {options[key]!r}")
+    tensor_parallel_size: int | None = Field(default=None, gt=0)
+    dtype: str | None = None  # auto, bfloat16, float16, float32
+    max_model_len: int | None = Field(default=None, gt=0)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = None
+    enforce_eager: bool | None = None
 
-    for key in ("tensor_parallel_size", "max_model_len"):
-        value = options.get(key)
-        if key in options and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise fail(key, "a positive integer")
-    if "seed" in options and (
-        isinstance(options["seed"], bool) or not isinstance(options["seed"], int)
-    ):
-        raise fail("seed", "an integer")
-    if "dtype" in options and not isinstance(options["dtype"], str):
-        raise fail("dtype", "a string (auto, bfloat16, float16, float32)")
-    if "enforce_eager" in options and not isinstance(options["enforce_eager"], bool):
-        raise fail("enforce_eager", "true or false")
-    if "gpu_memory_utilization" in options:
-        value = options["gpu_memory_utilization"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-            raise fail("gpu_memory_utilization", "a number in (0, 1]")
+    def engine_kwargs(self, cpu: bool) -> dict[str, Any]:
+        """The `vllm.LLM` keyword arguments (CPU defaults filled in)."""
+        kwargs: dict[str, Any] = dict(CPU_DEFAULTS) if cpu else {}
+        given = self.model_dump(include=set(EngineOptions.model_fields), exclude_none=True)
+        return {**kwargs, **given}
 
 
-def engine_kwargs(options: dict[str, Any], cpu: bool) -> dict[str, Any]:
-    """The `vllm.LLM` keyword arguments of a model entry's options (CPU defaults filled in)."""
-    kwargs: dict[str, Any] = dict(CPU_DEFAULTS) if cpu else {}
-    kwargs.update({key: options[key] for key in ENGINE_OPTIONS if key in options})
-    kwargs.update(options.get("engine_args") or {})
-    return kwargs
+class VLLMOptions(EngineOptions, BatchOptions):
+    engine_args: dict[str, Any] = Field(default_factory=dict)  # further `vllm.LLM` kwargs
+
+    def engine_kwargs(self, cpu: bool) -> dict[str, Any]:
+        return {**super().engine_kwargs(cpu), **self.engine_args}
 
 
 # -- engines shared within the process -------------------------------------------------------
-
-
-# Reads its stdin until EOF: "stop" first means a clean shutdown; a bare EOF means the process
-# that started it died (a SIGKILL runs no cleanup), so it SIGKILLs the engine processes, each
-# given as PID:START_TIME (the start time guards against a reused PID).
-WATCHDOG = """
-import os, signal, sys
-told = sys.stdin.read()
-if told.strip() != "stop":
-    for arg in sys.argv[1:]:
-        pid, start = arg.split(":")
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[19] == start:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
-"""
-
-
-def _process_table() -> dict[int, tuple[int, str]]:
-    """Linux: every process as pid -> (parent pid, start time), from /proc."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        fields = text.rsplit(")", 1)[1].split()  # after "pid (name)"
-        table[int(entry)] = (int(fields[1]), fields[19])
-    return table
-
-
-def descendants() -> dict[int, str]:
-    """Linux: this process's descendants, as pid -> start time."""
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    found: dict[int, str] = {}
-    todo = [os.getpid()]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found[child] = table[child][1]
-                todo.append(child)
-    return found
-
-
-class EngineWatchdog:
-    """Kills an engine's processes if this process dies without shutting the engine down.
-
-    vLLM runs its engine in child processes that outlive a SIGKILLed parent (each holding the
-    model and its KV cache); a resumed run would then find less memory. Linux only.
-    """
-
-    def __init__(self, processes: dict[int, str]):
-        arguments = [f"{pid}:{start}" for pid, start in sorted(processes.items())]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", WATCHDOG, *arguments],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C of the terminal is not for it
-        )
-
-    @classmethod
-    def around(cls, before: dict[int, str]) -> EngineWatchdog | None:
-        """A watchdog over the processes started since `before` was taken, if any."""
-        started = {pid: t for pid, t in descendants().items() if before.get(pid) != t}
-        return cls(started) if started else None
-
-    def stop(self) -> None:
-        """Stand down: the engine is being shut down normally."""
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.write(b"stop")
-                self.process.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(10)
 
 
 @dataclass
@@ -237,14 +145,18 @@ _ENGINES: dict[str, SharedEngine] = {}
 _ENGINES_LOCK = threading.Lock()  # guards _ENGINES and loads (one engine loads at a time)
 
 
-def acquire_engine(folder: Path, options: dict[str, Any]) -> tuple[str, SharedEngine]:
+def acquire_engine(
+    folder: Path, options: VLLMOptions | Mapping[str, Any]
+) -> tuple[str, SharedEngine]:
     """The engine for a folder and options: loaded now, or the one already loaded."""
+    if not isinstance(options, VLLMOptions):
+        options = parse_options(VLLMOptions, options)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only, never the hub
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # read when vllm is imported
     cpu = on_cpu_build()
     if cpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
-    kwargs = engine_kwargs(options, cpu)
+    kwargs = options.engine_kwargs(cpu)
     key = json.dumps([str(folder), kwargs], sort_keys=True, default=str)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
@@ -357,17 +269,13 @@ def chat_batch(
 class VLLMBackend(BatchingBackend):
     prefix = "vllm"
     supports_json_schema = True  # structured outputs: SamplingParams(structured_outputs=...)
+    options_model = VLLMOptions
+    options: VLLMOptions
 
     def __init__(self, name: str, settings: BackendSettings):
-        options = settings.options
-        check_option_names(self.prefix, options, OPTION_NAMES)
-        validate_engine_options(self.prefix, options)
-        if not isinstance(options.get("engine_args", {}), dict):
-            raise SkillmixError("vllm option engine_args: expected a mapping")
         super().__init__(name, settings, DEFAULT_MAX_BATCH_SIZE, DEFAULT_BATCH_WAIT_MS)
         require_vllm(self.prefix)
         check_model_name(self.prefix, name)
-        self.engine_options = dict(options)
         self._engine_key: str | None = None
         self._engine: SharedEngine | None = None
         self._load_error: BackendError | None = None  # a failed load is not retried
@@ -379,7 +287,7 @@ class VLLMBackend(BatchingBackend):
 
     @cached_property
     def resolved_model(self) -> str:
-        return folder_identity(self.folder, self.engine_options.get("dtype"))
+        return folder_identity(self.folder, self.options.dtype)
 
     # -- the engine, loaded on first use (in the worker thread) -----------------------------
 
@@ -389,9 +297,7 @@ class VLLMBackend(BatchingBackend):
                 raise self._load_error
             if self._engine is None:
                 try:
-                    self._engine_key, self._engine = acquire_engine(
-                        self.folder, self.engine_options
-                    )
+                    self._engine_key, self._engine = acquire_engine(self.folder, self.options)
                 except BackendError as exc:
                     self._load_error = exc
                     raise

@@ -42,31 +42,33 @@ from typing import IO, Any
 
 import httpx2
 import openai
+from pydantic import Field
 
-from skillmix.errors import BackendError, SkillmixError
+from skillmix.errors import BackendError
 from skillmix.models.base import (
     BackendSettings,
     ModelBackend,
     ModelOutput,
     ModelRequest,
     RetryAdvice,
-    check_option_names,
 )
 from skillmix.models.folders import check_model_name, folder_identity, model_folder
 from skillmix.models.llamacpp import BUNDLED
 from skillmix.models.openai_api import OpenAIBackend
 from skillmix.models.vllm_engine import (
     CPU_KV_CACHE_GIB,
-    ENGINE_OPTIONS,
-    engine_kwargs,
+    EngineOptions,
     on_cpu_build,
     require_vllm,
-    validate_engine_options,
 )
 
-OPTION_NAMES = frozenset({*ENGINE_OPTIONS, "extra_args", "startup_timeout_s", "log_file"})
-DEFAULT_STARTUP_TIMEOUT_S = 300.0
 STOP_WAIT_S = 30.0  # after SIGTERM, before SIGKILL
+
+
+class ServerOptions(EngineOptions):
+    extra_args: list[str] = Field(default_factory=list)  # further api_server arguments
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+    log_file: str | None = None  # the server's output; None: a temporary file
 
 
 def free_port() -> int:
@@ -185,21 +187,12 @@ class VLLMServerBackend(ModelBackend):
     failure_types = (BackendError, openai.APIError, json.JSONDecodeError)
     default_concurrency = 64  # the server batches what is in flight
     supports_json_schema = True
+    options_model = ServerOptions
+    options: ServerOptions
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
-        options = dict(settings.options)
-        check_option_names(self.prefix, options, OPTION_NAMES)
-        validate_engine_options(self.prefix, options)
-        extra = options.get("extra_args", [])
-        if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
-            raise SkillmixError("vllm-server option extra_args: expected a list of strings")
-        self.extra_args: list[str] = extra
-        timeout = options.get("startup_timeout_s", DEFAULT_STARTUP_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise SkillmixError("vllm-server option startup_timeout_s: expected a positive number")
-        self.startup_timeout_s = float(timeout)
-        log_file = options.get("log_file")
+        log_file = self.options.log_file
         self.log_file = Path(log_file) if log_file is not None else None
         self.attached = settings.base_url is not None
         if not self.attached:  # we start the server: vLLM must be here, the model a folder
@@ -221,7 +214,7 @@ class VLLMServerBackend(ModelBackend):
     def resolved_model(self) -> str:
         if self.attached:
             return self.name  # the served snapshot is stored with each reply
-        return folder_identity(self.folder, self.options.get("dtype"))
+        return folder_identity(self.folder, self.options.dtype)
 
     # -- the server ------------------------------------------------------------------------
 
@@ -235,8 +228,8 @@ class VLLMServerBackend(ModelBackend):
             "127.0.0.1",
             "--port",
             str(port),
-            *server_arguments(engine_kwargs(self.options, cpu)),
-            *self.extra_args,
+            *server_arguments(self.options.engine_kwargs(cpu)),
+            *self.options.extra_args,
         ]
         return python_module_command(SERVER_MODULE, arguments)
 
@@ -292,7 +285,7 @@ class VLLMServerBackend(ModelBackend):
                 # fires when the thread that started the child ends).
                 await asyncio.to_thread(lambda: (self.folder, on_cpu_build()))
                 self.server = self._launch()
-                await self.server.wait_ready(self.startup_timeout_s)
+                await self.server.wait_ready(self.options.startup_timeout_s)
             except BaseException as exc:
                 if self.server is not None:
                     await asyncio.to_thread(self.server.stop)

@@ -20,13 +20,12 @@ SKILLS, TOPICS = ROOT / "data" / "skills.yaml", ROOT / "data" / "topics.yaml"
 
 
 def tiny_config(tmp_path: Path, **overrides: Any) -> Path:
-    config = run_config(
-        tmp_path / "run",
-        name="tiny",
-        students=[model_entry("llamacpp/smollm2", params={"max_tokens": 24})],
-        grader=model_entry("llamacpp/smollm2", params={"max_tokens": 120}),
-        **overrides,
-    )
+    defaults = {
+        "name": "tiny",
+        "students": [model_entry("llamacpp/smollm2", params={"max_tokens": 24})],
+        "grader": model_entry("llamacpp/smollm2", params={"max_tokens": 120}),
+    }
+    config = run_config(tmp_path / "run", **{**defaults, **overrides})
     return write_config(tmp_path / "tiny.yaml", config)
 
 

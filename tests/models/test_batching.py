@@ -116,12 +116,16 @@ def test_closing_lets_the_batch_in_flight_answer_and_fails_the_queue() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_batch_size": 0}, "echo option max_batch_size: expected a positive integer"),
-        ({"max_batch_size": True}, "max_batch_size: expected a positive integer, got True"),
-        ({"batch_wait_ms": -1}, "batch_wait_ms: expected a non-negative integer, got -1"),
-        ({"batch_wait_ms": "20"}, "batch_wait_ms: expected a non-negative integer, got '20'"),
+        ({"max_batch_size": 0}, "options.max_batch_size: Input should be greater than 0"),
+        ({"max_batch_size": True}, "options.max_batch_size: Input should be a valid integer"),
+        (
+            {"batch_wait_ms": -1},
+            "options.batch_wait_ms: Input should be greater than or equal to 0",
+        ),
+        ({"batch_wait_ms": "20"}, "options.batch_wait_ms: Input should be a valid integer"),
     ],
 )
 def test_bad_batching_options_are_one_line_errors(options: dict[str, object], message: str) -> None:
-    with pytest.raises(SkillmixError, match=message):
+    with pytest.raises(SkillmixError) as raised:
         EchoBackend(**options)
+    assert str(raised.value) == message

@@ -27,11 +27,10 @@ from openai import AsyncOpenAI
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers.wire_servers import ServerHandle, running_server  # noqa: E402
-
-from skillmix.api import open_run  # noqa: E402
+from skillmix.run.opening import open_run  # noqa: E402
 from skillmix.run.plan import build_plan  # noqa: E402
 from skillmix.run.runner import Runner  # noqa: E402
+from tests.helpers.wire_servers import ServerHandle, running_server  # noqa: E402
 
 
 @dataclass

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
 
 def _dry_run(plan: RunPlan) -> None:
-    from rich.table import Table
-
     from skillmix.protocol.student import turn1_messages
+    from skillmix.results.terminal import print_estimates
     from skillmix.run.estimate import estimate_run
 
     config = plan.config
@@ -28,23 +27,11 @@ def _dry_run(plan: RunPlan) -> None:
         f"{config.items_per_k} per k, seed {config.seed}), G={config.generations}, "
         f"R={config.gradings} -> {config.output_dir}"
     )
-    table = Table(title="calls this run would make (outputs counted at max_tokens: an upper bound)")
-    for column in ("model", "role", "calls", "input tokens", "output tokens", "cost (USD)"):
-        left = column in ("model", "role")
-        table.add_column(column, justify="left" if left else "right", overflow="fold")
+    rows = estimate_run(plan)
+    print_estimates(rows, console)
     total: float | None = 0.0
-    for row in estimate_run(plan):
-        cost = "unknown price" if row.cost_usd is None else f"{row.cost_usd:.4f}"
-        table.add_row(
-            row.label,
-            row.role,
-            f"{row.calls:,}",
-            f"{row.input_tokens:,}",
-            f"{row.output_tokens:,}",
-            cost,
-        )
+    for row in rows:
         total = None if total is None or row.cost_usd is None else total + row.cost_usd
-    console.print(table)
     console.print(
         f"estimated cost: {'unknown' if total is None else f'${total:.4f}'}"
         f"{'' if config.budget_usd is None else f' (budget ${config.budget_usd:.2f})'}; "
@@ -64,11 +51,19 @@ def eval_command(
         bool, typer.Option("--dry-run", help="Print the calls it would make; run nothing.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    new_run: Annotated[
+        bool,
+        typer.Option(
+            "--new-run",
+            help="If output_dir holds another run (other seed, catalog, prompts or models), "
+            "move it into output_dir/previous/<run id>/ and start afresh.",
+        ),
+    ] = False,
 ) -> None:
     """Run (or resume) a Skill-Mix evaluation, then print the report and write leaderboard.csv."""
-    from skillmix.api import open_run
     from skillmix.cli.progress import run_with_progress, stats_text
     from skillmix.cli.results import report_command
+    from skillmix.run.opening import open_run
     from skillmix.run.plan import build_plan
     from skillmix.run.runner import Runner
 
@@ -77,7 +72,7 @@ def eval_command(
         if dry_run:
             _dry_run(plan)
             return
-        store = open_run(plan)
+        store = open_run(plan, new_run=new_run)
         runner = Runner(plan, store)
         try:
             stats = asyncio.run(run_with_progress(runner, quiet))

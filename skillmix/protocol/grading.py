@@ -125,7 +125,7 @@ def score_reply(
         return ReplyScore(GradingStatus.SCORED, {r.key: 0 for r in rubric}, None, "empty answer")
     reason = None
     try:
-        grader_points = parse_reply(reply or "", rubric)
+        grader_points = parse_reply(reply or "", rubric, answer)
     except UnparseableReply as exc:
         if fallback is None:
             return ReplyScore(GradingStatus.UNSCORED, reason=str(exc))

@@ -1,5 +1,10 @@
 """Stored calls: every model call of a run goes store -> budget -> limiter -> retry -> price ->
-store, so a response is committed before anything uses it and a rerun never asks twice."""
+store, so a response is committed before anything uses it and a rerun never asks twice.
+
+The budget holds: a call reserves its cost bound (its prompt and max_tokens at the model's
+price) once it has a concurrency slot, and starts only if what is spent plus what the calls in
+flight reserved leaves room for it; so the run overshoots budget_usd by at most what the
+calls in flight spend beyond their bounds."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from skillmix.models.limits import AdaptiveLimiter
 from skillmix.models.prices import PriceTable
 from skillmix.models.retry import generate_with_retries
 from skillmix.records import Item, Spend
+from skillmix.run.estimate import usage_bound
 from skillmix.run.store import RunStore
 
 
@@ -80,12 +86,22 @@ class StoredCalls:
         self.budget_usd = budget_usd
         self.stats = RunStats(spent_usd=store.spent_usd())
         self.limiters = {id(b): AdaptiveLimiter(b.concurrency) for b in backends}
+        self.reserved_usd = 0.0  # the cost bounds of the calls in flight
 
-    def _check_budget(self) -> None:
+    def _check_budget(self, needed: float = 0.0) -> None:
         budget = self.budget_usd
-        if budget is not None and self.stats.spent_usd >= budget:
+        committed = self.stats.spent_usd + self.reserved_usd
+        if budget is not None and (committed >= budget or committed + needed > budget):
             self.stats.budget_reached = True
-            raise BudgetReached(f"spent ${self.stats.spent_usd:.4f} of budget_usd ${budget:.4f}")
+            raise BudgetReached(
+                f"spent ${self.stats.spent_usd:.4f} (+${self.reserved_usd:.4f} in flight) of "
+                f"budget_usd ${budget:.4f}"
+            )
+
+    def cost_bound(self, entry: ModelEntry, request: ModelRequest) -> float:
+        """What a call can cost at most, as far as can be told before it is made."""
+        cost = self.prices.cost(entry.model, usage_bound(request))
+        return 0.0 if cost is None else cost
 
     async def call(
         self,
@@ -103,7 +119,17 @@ class StoredCalls:
             self.stats.cached += 1
             spend.add(output.usage, cost)
             return key, output
-        self._check_budget()
+        self._check_budget()  # already spent: stop before waiting for a slot
+        bound, reserved = self.cost_bound(entry, request), False
+
+        def on_attempt() -> None:  # holding a slot, about to send
+            nonlocal reserved
+            if not reserved:
+                self._check_budget(bound)
+                self.reserved_usd += bound
+                reserved = True
+            self.store.log_call(key)
+
         started = time.perf_counter()
         self.stats.in_flight += 1
         try:
@@ -112,13 +138,15 @@ class StoredCalls:
                 request,
                 limiter=self.limiters[id(backend)],
                 policy=entry.retry_policy,
-                on_attempt=lambda: self.store.log_call(key),
+                on_attempt=on_attempt,
                 on_retry=self._count_retry,
             )
         except backend.failure_types as exc:
             raise CallFailed(exc) from exc
         finally:
             self.stats.in_flight -= 1
+            if reserved:
+                self.reserved_usd -= bound
         cost = self.prices.cost(entry.model, output.usage)
         self.store.put_response(
             key,

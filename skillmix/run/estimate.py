@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skillmix.config import ModelEntry
-from skillmix.models import ChatMessage, Usage
+from skillmix.models import ChatMessage, ModelRequest, Usage
 from skillmix.models.prices import PriceTable
 from skillmix.protocol.grading import grader_messages
 from skillmix.protocol.rubric import build_rubric, sentence_limit
@@ -29,6 +29,12 @@ class Estimate:
 
 def _tokens(messages: list[ChatMessage]) -> int:
     return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
+
+
+def usage_bound(request: ModelRequest) -> Usage:
+    """A request's tokens as the estimate counts them: its prompt, and a reply at max_tokens."""
+    output = request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
+    return Usage(_tokens(request.messages), output)
 
 
 def _max_output(entry: ModelEntry) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 from skillmix.errors import SkillmixError
 from skillmix.models import ModelOutput
 from skillmix.records import GenerationRecord, GradingRecord, Item, Usage
+from skillmix.run.lock import RunLock
 
 DB_NAME = "run.sqlite"
 SCHEMA_VERSION = "1"
@@ -85,8 +86,11 @@ def check_schema_version(path: Path, version: str | None) -> None:
 
 
 class RunStore:
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, lock: RunLock | None = None):
+        """The store of a run directory, created if missing; `lock`, held by the caller, is
+        released when the store closes."""
         self.path = run_dir / DB_NAME
+        self.lock = lock
         if self.path.is_file():
             check_schema_version(self.path, stored_schema_version(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +122,8 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+        if self.lock is not None:
+            self.lock.release()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

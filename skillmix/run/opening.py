@@ -1,0 +1,94 @@
+"""Opening a plan's run directory for a run: its lock, its store, and what the run is
+(configuration, catalog and prompt hashes, items) recorded before any call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from skillmix.config import RunConfig
+from skillmix.errors import SkillmixError
+from skillmix.run.identity import changed_items, changes, identity
+from skillmix.run.lock import RunLock
+from skillmix.run.plan import RunPlan
+from skillmix.run.store import DB_NAME, RunStore, check_schema_version, stored_schema_version
+
+
+def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
+    """The plan's run store, created or reopened, with its configuration and items recorded;
+    it holds the run directory's lock until it is closed. A store holding another run is
+    refused, or with `new_run` set aside (moved into previous/<run id>/) for a fresh one."""
+    run_dir = plan.config.output_dir
+    if (run_dir / DB_NAME).is_file():  # refused before the lock touches the folder
+        check_schema_version(run_dir / DB_NAME, stored_schema_version(run_dir / DB_NAME))
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        store = RunStore(plan.config.output_dir, lock)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        conflict = another_run(store, plan)
+        if conflict is not None and new_run:
+            store = set_aside(store, lock)
+        elif conflict is not None:
+            raise SkillmixError(conflict, file=run_dir)
+    except BaseException:
+        store.close()
+        raise
+    record_run(store, plan)
+    return store
+
+
+def another_run(store: RunStore, plan: RunPlan) -> str | None:
+    """Why the store holds another run than the plan's, or None if it holds this one (or none)."""
+    if store.get_meta("source") is not None:
+        return "holds an imported official run: give the evaluation its own output_dir"
+    wanted = identity(plan.config, plan.catalog.content_hash, plan.prompts.content_hash)
+    differ = changes(stored_identity(store), wanted)
+    moved = changed_items(store.items(), plan.items)
+    if not differ and not moved:
+        return None
+    what = ", ".join(differ) if differ else f"the items ({', '.join(moved[:3])})"
+    return (
+        f"holds another run: this config changes its {what}; use a new output_dir, or "
+        "`skillmix eval --new-run` to set the stored run aside and start afresh"
+    )
+
+
+def stored_identity(store: RunStore) -> dict[str, Any]:
+    stored = store.get_meta("config")
+    if stored is None:
+        return {}
+    config = RunConfig.model_validate_json(stored)
+    hashes = (store.get_meta("catalog_hash") or "", store.get_meta("prompt_hash") or "")
+    return identity(config, *hashes)
+
+
+def set_aside(store: RunStore, lock: RunLock) -> RunStore:
+    """Move the store's files into previous/<run id>/ and open a fresh store in their place."""
+    run_dir = store.path.parent
+    target = run_dir / "previous" / (store.get_meta("run_id") or "unknown")
+    store.lock = None  # keep holding the directory
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    target.mkdir(parents=True, exist_ok=True)
+    for path in run_dir.glob(f"{DB_NAME}*"):
+        path.rename(target / path.name)
+    return RunStore(run_dir, lock)
+
+
+def record_run(store: RunStore, plan: RunPlan) -> None:
+    """What the run is, recorded before any call: config, hashes, catalog sizes, items."""
+    store.set_meta("config", plan.config.model_dump_json())
+    store.set_meta("catalog_hash", plan.catalog.content_hash)
+    store.set_meta("prompt_hash", plan.prompts.content_hash)
+    catalog = plan.catalog
+    sizes = {
+        "skills": len(catalog.skills),
+        "common": sum(s.common for s in catalog.skills),
+        "topics": len(catalog.topics),
+    }
+    store.set_meta("catalog_sizes", json.dumps(sizes))
+    store.put_items(plan.items)

@@ -2,17 +2,20 @@
 
 Exception
 ├── SkillmixError        bad user input (config, catalog, template, model string, store):
-│                        the CLI prints its one line (file: field: message) and exits 2
+│   │                    the CLI prints its one line (file: field: message) and exits 2
+│   └── CredentialsRefused  the provider refused the key (401/403): the run stops at once
 ├── BackendError         a model call failed; recorded against the item, the run goes on
 │   └── MalformedReply   a reply that parsed but lacks what the API promises (retried)
 ├── CallFailed           a call failed for good (after retries): wraps the backend's error
 ├── BudgetReached        budget_usd is spent: no new call starts (a rerun continues)
+├── Interrupted          Ctrl-C: no new call starts; the calls in flight are stored
 └── ValueError
     └── UnparseableReply a grader reply that cannot be read onto the rubric (re-asked)
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,10 @@ def yaml_syntax_error(exc: Exception, path: Path) -> SkillmixError:
     )
 
 
+class CredentialsRefused(SkillmixError):
+    """The provider refused the credentials: every call would fail the same way."""
+
+
 class BackendError(Exception):
     """A model call failed in a way the caller records against the item (not bad input)."""
 
@@ -48,14 +55,31 @@ class MalformedReply(BackendError):
 
 
 class CallFailed(Exception):
-    """A model call failed for good (after retries); recorded against its item."""
+    """A model call failed for good (after retries); recorded against its item. Its message
+    never holds a secret (see scrub)."""
 
-    def __init__(self, error: Exception):
-        super().__init__(f"{type(error).__name__}: {error}")
+    def __init__(self, error: Exception, secrets: tuple[str, ...] = ()):
+        super().__init__(scrub(f"{type(error).__name__}: {error}", secrets))
+
+
+# credentials as providers and proxies echo them: "Bearer sk-...", "x-api-key: ..."
+CREDENTIAL = re.compile(r"(?i)(bearer\s+|x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
+
+
+def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """The text with every secret value and credential header value replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return CREDENTIAL.sub(r"\1***", text)
 
 
 class BudgetReached(Exception):
     """The run's spending reached budget_usd; no new call starts."""
+
+
+class Interrupted(Exception):
+    """The run was asked to stop (Ctrl-C); no new call starts."""
 
 
 class UnparseableReply(ValueError):

@@ -13,7 +13,10 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.sampler import CommonSkills
 
 if TYPE_CHECKING:
+    from skillmix.run.calls import RunStats
     from skillmix.run.plan import RunPlan
+
+INTERRUPTED = "interrupted: everything finished is stored; rerun the same command to resume"
 
 
 def _dry_run(plan: RunPlan) -> None:
@@ -77,24 +80,33 @@ def eval_command(
         try:
             stats = asyncio.run(run_with_progress(runner, quiet))
         except KeyboardInterrupt:
-            errors.print(
-                "interrupted: everything finished is stored; rerun the same command to resume"
-            )
-            raise typer.Exit(130) from None
+            stats = None
         finally:
             store.close()
+        if stats is None or stats.interrupted:
+            errors.print(INTERRUPTED)
+            raise typer.Exit(130)
         if not quiet:
-            errors.print(
-                f"done: {stats.done} of {stats.total} generations · "
-                f"{stats_text(stats, runner.concurrency())}",
-                highlight=False,
-            )
-        if stats.budget_reached:
-            errors.print(
-                f"budget reached: ${stats.spent_usd:.4f} spent; raise budget_usd and rerun "
-                "the same command to continue"
-            )
-        report_command(plan.config.output_dir)
+            done = f"done: {stats.done} of {stats.total} generations"
+            errors.print(f"{done} · {stats_text(stats, runner.concurrency())}", highlight=False)
+    _say_what_went_wrong(stats)
+    report_command(plan.config.output_dir)
+    if stats.failed and not stats.calls + stats.cached:
+        raise typer.Exit(1)  # nothing succeeded: the reasons are above
+
+
+def _say_what_went_wrong(stats: RunStats) -> None:
+    if stats.budget_reached:
+        errors.print(
+            f"budget reached: ${stats.spent_usd:.4f} spent; raise budget_usd and rerun "
+            "the same command to continue"
+        )
+    if stats.failures:
+        errors.print(
+            f"{sum(stats.failures.values())} calls failed; most common: {stats.failure_summary()}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def sample_command(

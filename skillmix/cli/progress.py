@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from skillmix.cli.console import errors
 from skillmix.run.calls import RunStats
 from skillmix.run.runner import Runner
+
+GRACE_S = 10.0  # after Ctrl-C, for the calls in flight to come back and be stored
 
 
 def stats_text(stats: RunStats, concurrency: dict[str, int]) -> str:
@@ -45,7 +50,40 @@ async def run_with_progress(runner: Runner, quiet: bool) -> RunStats:
 
         ticker = asyncio.create_task(refresh())
         try:
-            return await runner.run()
+            with graceful_interrupt(runner):
+                return await runner.run()
         finally:
             ticker.cancel()
             show()
+
+
+@contextlib.contextmanager
+def graceful_interrupt(runner: Runner) -> Iterator[None]:
+    """The first Ctrl-C starts no new call and lets the calls in flight finish and be stored
+    (for up to GRACE_S); a second Ctrl-C, or the end of the grace, stops at once. Stopping
+    comes out as KeyboardInterrupt."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    deadline: list[asyncio.TimerHandle] = []
+
+    def on_interrupt() -> None:
+        if runner.stats.interrupted and main is not None:
+            main.cancel()
+            return
+        runner.calls.stop()
+        if main is not None:
+            deadline.append(loop.call_later(GRACE_S, main.cancel))
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    except (NotImplementedError, RuntimeError):  # no signal handlers here: Ctrl-C as usual
+        yield
+        return
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        for handle in deadline:
+            handle.cancel()

@@ -68,6 +68,7 @@ class RetryAdvice:
     retry: bool
     rate_limited: bool = False
     wait_s: float | None = None
+    denied: bool = False  # the credentials were refused: every other call would fail too
 
 
 class BackendOptions(BaseModel):
@@ -128,6 +129,10 @@ class ModelBackend(ABC):
     def advise(self, error: Exception) -> RetryAdvice:
         """Classify a failed call; by default nothing is retried."""
         return RetryAdvice(retry=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be stored or printed (API keys), scrubbed from errors."""
+        return ()
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (clients, engines, servers)."""

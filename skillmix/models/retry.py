@@ -120,4 +120,5 @@ def advise_status(status: int, headers: Mapping[str, str]) -> RetryAdvice:
     """Retry rate limits, conflicts, timeouts and server errors; never other client errors."""
     retry = status in RETRIED_STATUS or status >= 500
     wait = advised_wait(headers) if retry else None
-    return RetryAdvice(retry=retry, rate_limited=status == 429, wait_s=wait)
+    denied = status in (401, 403)
+    return RetryAdvice(retry=retry, rate_limited=status == 429, wait_s=wait, denied=denied)

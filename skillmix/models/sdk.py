@@ -51,6 +51,10 @@ class SdkBackend(ModelBackend):
             raise SkillmixError(f"{self.prefix}/{self.name} needs an API key in ${variable}")
         return key or None
 
+    def secrets(self) -> tuple[str, ...]:
+        key = self.api_key(optional=True)
+        return (key,) if key else ()
+
     @property
     def resolved_model(self) -> str:
         return self.name  # the served snapshot is known only from the reply (stored with it)

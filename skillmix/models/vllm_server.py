@@ -302,6 +302,9 @@ class VLLMServerBackend(ModelBackend):
         delegate = await self._ensure_started()
         return await delegate.generate(request)
 
+    def secrets(self) -> tuple[str, ...]:
+        return self._advisor.secrets() if self._advisor is not None else ()
+
     def advise(self, error: Exception) -> RetryAdvice:
         if isinstance(error, ServerStartError) or self._advisor is None:
             return RetryAdvice(retry=False)

@@ -28,9 +28,11 @@ from skillmix.results.stats import (
 
 
 def counted_scores(frames: RunFrames) -> pd.DataFrame:
-    """Scored items that enter the metrics (items with a common skill dropped if so configured)."""
+    """The items that enter the metrics: scored ones, and unscored ones at 0 (items with a
+    common skill dropped if so configured)."""
     scores = frames.scores
-    return scores[(scores["status"] == OutcomeStatus.SCORED) & scores["counted"]].merge(
+    graded = scores["status"].isin([OutcomeStatus.SCORED, OutcomeStatus.UNSCORED])
+    return scores[graded & scores["counted"]].merge(
         frames.items[["item_id", "skills", "topic"]], on="item_id"
     )
 

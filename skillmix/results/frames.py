@@ -15,7 +15,7 @@ import pandas as pd
 from skillmix.config import RunConfig
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.build import RunData, RunResults, build_results, load_results
-from skillmix.results.metrics import METRICS
+from skillmix.results.metrics import METRICS, headline_value
 from skillmix.run.store import RunStore
 
 ITEM_FIELDS = ["item_id", "k", "index", "skills", "topic", "has_common_skill"]
@@ -59,8 +59,7 @@ def _score_and_point_rows(
             "counted": not (results.drop_common and item.has_common_skill),
         }
         for name, metric in METRICS.items():
-            scored = [metric(points) for points in outcome.points]
-            row[name] = max(scored) if scored else None
+            row[name] = headline_value(outcome, metric)
         score_rows.append(row)
         for gen, points in outcome.by_generation.items():
             for criterion, point in points.items():

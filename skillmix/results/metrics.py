@@ -105,6 +105,15 @@ def item_outcome(generations: list[Outcome]) -> Outcome:
     return Outcome(OutcomeStatus.FAILED)
 
 
+def headline_value(outcome: Outcome, metric: Callable[[Points], float]) -> float | None:
+    """An item's value in the headline figures: its best generation's, 0 when its answers
+    could not be scored (so a student gains nothing by making gradings unreadable), None when
+    it has no answer to count (a failed call, or not run yet)."""
+    if outcome.status == OutcomeStatus.SCORED:
+        return max(metric(points) for points in outcome.points)
+    return 0.0 if outcome.status == OutcomeStatus.UNSCORED else None
+
+
 def stderr(values: list[float]) -> float:
     return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
@@ -146,9 +155,8 @@ def aggregate(
             scoped = [i for i in items if i.k == k and not (drop_common and i.has_common_skill)]
             found = [outcomes[(student, i.item_id)] for i in scoped]
             counts = {s.value: sum(o.status == s for o in found) for s in UNSCORED_KINDS}
-            scored = [o for o in found if o.status == OutcomeStatus.SCORED]
             for name, metric in METRICS.items():
-                values = [max(metric(p) for p in o.points) for o in scored]
+                values = [v for o in found if (v := headline_value(o, metric)) is not None]
                 mean = float(np.mean(values)) if values else math.nan
                 rows.append(
                     MetricRow(student, k, name, mean, stderr(values), len(values), **counts)

@@ -11,10 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 from skillmix.config import ModelEntry
-from skillmix.errors import BudgetReached, CallFailed
+from skillmix.errors import (
+    BudgetReached,
+    CallFailed,
+    CredentialsRefused,
+    Interrupted,
+    scrub,
+)
 from skillmix.models import ModelBackend, ModelOutput, ModelRequest, RetryAdvice
 from skillmix.models.limits import AdaptiveLimiter
 from skillmix.models.prices import PriceTable
@@ -40,7 +47,14 @@ class RunStats:
     tokens: int = 0
     spent_usd: float = 0.0
     budget_reached: bool = False
+    interrupted: bool = False
     concurrency: dict[str, int] = field(default_factory=dict)
+    failures: Counter[str] = field(default_factory=Counter)  # why calls failed, by reason
+
+    def failure_summary(self, most: int = 3) -> str:
+        """The most common failure reasons, e.g. 'NotFoundError: ... (x4)'."""
+        common = self.failures.most_common(most)
+        return "; ".join(f"{reason} (x{count})" for reason, count in common)
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,13 @@ class StoredCalls:
         self.limiters = {id(b): AdaptiveLimiter(b.concurrency) for b in backends}
         self.reserved_usd = 0.0  # the cost bounds of the calls in flight
 
+    def stop(self) -> None:
+        """Start no new call (Ctrl-C); the calls in flight go on and are stored."""
+        self.stats.interrupted = True
+
     def _check_budget(self, needed: float = 0.0) -> None:
+        if self.stats.interrupted:
+            raise Interrupted("interrupted")
         budget = self.budget_usd
         committed = self.stats.spent_usd + self.reserved_usd
         if budget is not None and (committed >= budget or committed + needed > budget):
@@ -142,12 +162,13 @@ class StoredCalls:
                 on_retry=self._count_retry,
             )
         except backend.failure_types as exc:
-            raise CallFailed(exc) from exc
+            raise self._failure(entry, backend, exc) from exc
         finally:
             self.stats.in_flight -= 1
             if reserved:
                 self.reserved_usd -= bound
         cost = self.prices.cost(entry.model, output.usage)
+        output = replace(output, text=scrub(output.text, backend.secrets()))
         self.store.put_response(
             key,
             backend=backend.prefix,
@@ -164,6 +185,18 @@ class StoredCalls:
         self.stats.spent_usd += cost or 0.0
         spend.add(output.usage, cost)
         return key, output
+
+    def _failure(self, entry: ModelEntry, backend: ModelBackend, error: Exception) -> Exception:
+        """What a call that failed for good raises: CredentialsRefused stops the run (every
+        call would fail alike), CallFailed is recorded against the item."""
+        failed = CallFailed(error, backend.secrets())
+        if backend.advise(error).denied:
+            return CredentialsRefused(
+                f"{entry.model}: the provider refused the credentials ({failed}); check the "
+                "API key and its variable (api_key_env)"
+            )
+        self.stats.failures[str(failed)[:160]] += 1
+        return failed
 
     def _count_retry(self, advice: RetryAdvice) -> None:
         self.stats.retries += 1

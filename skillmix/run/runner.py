@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from skillmix.config import ModelEntry
-from skillmix.errors import BudgetReached, CallFailed
+from skillmix.errors import BudgetReached, CallFailed, Interrupted
 from skillmix.models import ChatMessage, ModelBackend, ModelRequest
 from skillmix.models.prices import PriceTable
 from skillmix.protocol.grading import (
@@ -110,8 +110,8 @@ class Runner:
             record.turn2_key, reply2 = await self.calls.call(
                 student, backend, request, call, record
             )
-        except BudgetReached:
-            return  # left pending: a rerun with a larger budget carries on from here
+        except (BudgetReached, Interrupted):
+            return  # left pending: a rerun (with a larger budget) carries on from here
         except CallFailed as exc:  # recorded against the item; the run goes on
             record.status, record.reason = GenerationStatus.FAILED, str(exc)
             self.stats.failed += 1
@@ -164,7 +164,7 @@ class Runner:
                 record.response_key, reply = await self.calls.call(
                     grader, self.plan.grader_backend, request, call, record
                 )
-            except BudgetReached:
+            except (BudgetReached, Interrupted):
                 return
             except CallFailed as exc:
                 record.status, record.reason = GradingStatus.FAILED, str(exc)

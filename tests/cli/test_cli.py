@@ -82,7 +82,7 @@ def test_catalog_validate_accepts_shipped_and_rejects_conflicts(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_unparseable_grader_replies_are_unscored_not_zero(tmp_path: Path) -> None:
+def test_unparseable_grader_replies_count_against_the_student(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
     config = tiny_config(
         tmp_path,
@@ -100,8 +100,8 @@ def test_unparseable_grader_replies_are_unscored_not_zero(tmp_path: Path) -> Non
     assert all(attempts == 2 for *_, attempts in rows)
     board = pd.read_csv(tmp_path / "run" / "leaderboard.csv")
     assert list(board.columns) == EXPORT_COLUMNS
-    assert (board["unscored"] == 2).all() and (board["n"] == 0).all()
-    assert board["value"].isna().all()  # no number rather than a zero
+    assert (board["unscored"] == 2).all() and (board["n"] == 2).all()
+    assert (board["value"] == 0).all()  # counted against the student, and reported as unscored
 
     out = tmp_path / "board.csv"
     exported = runner.invoke(app, ["export", str(tmp_path / "run"), "--csv", str(out)])

@@ -161,7 +161,7 @@ def test_unparseable_grader_replies_are_reasked_then_stored_unscored(
     scored, unscored = GradingStatus.SCORED, GradingStatus.UNSCORED
     assert attempts == [(1, scored, 2), (1, scored, 2), (2, unscored, 3), (2, unscored, 3)]
     assert len(g.requests) == 2 * 2 + 2 * 3
-    assert board(results)[(2, "full_marks")][1:] == (0, 2, 0, 0)  # n 0, unscored 2
+    assert board(results)[(2, "full_marks")] == (0.0, 2, 2, 0, 0)  # counted at 0, unscored 2
     assert board(results)[(1, "full_marks")] == EXPECTED[(1, "full_marks")]
 
 

@@ -80,19 +80,19 @@ def test_majority_then_max_over_generations_then_mean_and_stderr() -> None:
         grading("k2-0", 1, 2, bad),
         # item 1: both generations bad -> 0 full marks, 0.5 skill fraction
         *(grading("k2-1", g, r, bad) for g in range(2) for r in range(3)),
-        # item 2: every grading unscored -> unscored, not zero
+        # item 2: every grading unscored -> counted at 0 (and reported as unscored)
         *(grading("k2-2", g, r, None, "unscored") for g in range(2) for r in range(3)),
         # item 3 holds a common skill: left out when scoring drops them
         *(grading("k2-3", g, r, good) for g in range(2) for r in range(3)),
     ]
     outcomes = item_outcomes(items, ["m"], "judge", 2, 3, gens, grads)
     rows = {r.metric: r for r in aggregate(items, outcomes, ["m"], drop_common=True)}
-    assert rows["full_marks"].value == 0.5 and rows["full_marks"].n == 2
-    assert rows["full_marks"].stderr == pytest.approx(0.5)  # std([1, 0], ddof=1) / sqrt(2)
-    assert rows["skill_fraction"].value == pytest.approx(0.75)
+    assert rows["full_marks"].value == pytest.approx(1 / 3) and rows["full_marks"].n == 3
+    assert rows["full_marks"].stderr == pytest.approx(1 / 3)  # std([1, 0, 0], ddof=1) / sqrt(3)
+    assert rows["skill_fraction"].value == pytest.approx(0.5)  # (1 + 0.5 + 0) / 3
     assert rows["full_marks"].unscored == 1 and rows["full_marks"].failed == 0
     kept = {r.metric: r for r in aggregate(items, outcomes, ["m"], drop_common=False)}
-    assert kept["full_marks"].n == 3 and kept["full_marks"].value == pytest.approx(2 / 3)
+    assert kept["full_marks"].n == 4 and kept["full_marks"].value == pytest.approx(2 / 4)
 
 
 def test_failed_pending_and_empty_answers_are_counted_apart() -> None:

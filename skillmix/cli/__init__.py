@@ -9,6 +9,7 @@ import typer
 from skillmix.cli.catalog import catalog_app
 from skillmix.cli.evaluate import eval_command, sample_command
 from skillmix.cli.official import import_official_command
+from skillmix.cli.prompts import prompts_command
 from skillmix.cli.results import compare_command, export_command, report_command
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.command("compare")(compare_command)
 app.command("export")(export_command)
 app.command("import-official")(import_official_command)
 app.command("sample")(sample_command)
+app.command("prompts")(prompts_command)
 app.add_typer(catalog_app, name="catalog")
 
 __all__ = ["app"]

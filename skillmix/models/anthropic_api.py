@@ -35,7 +35,7 @@ class AnthropicBackend(SdkBackend):
         super().__init__(name, settings)
         self.client = self.connect(AsyncAnthropic, self.api_key() or "")
 
-    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+    def wire_body(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params
         system = [m["content"] for m in request.messages if m["role"] == "system"]
         arguments: dict[str, Any] = {
@@ -62,7 +62,7 @@ class AnthropicBackend(SdkBackend):
         return arguments
 
     async def generate(self, request: ModelRequest) -> ModelOutput:
-        reply = await self.client.messages.create(**self._arguments(request))
+        reply = await self.client.messages.create(**self.wire_body(request))
         parts = []
         for block in reply.content:
             if block.type == "text":

@@ -130,6 +130,11 @@ class ModelBackend(ABC):
         """Classify a failed call; by default nothing is retried."""
         return RetryAdvice(retry=False)
 
+    def wire_body(self, request: ModelRequest) -> dict[str, Any]:
+        """What goes to the model for a request, as the backend sends it (an API's JSON body;
+        for in-process models, the request itself)."""
+        return request.as_dict()
+
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be stored or printed (API keys), scrubbed from errors."""
         return ()

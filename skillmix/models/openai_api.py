@@ -37,7 +37,7 @@ class OpenAIBackend(SdkBackend):
         local = settings.base_url is not None and settings.api_key_env is None
         self.client = self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
 
-    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+    def wire_body(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params
         arguments: dict[str, Any] = {
             "model": self.name,
@@ -73,7 +73,7 @@ class OpenAIBackend(SdkBackend):
         # over 1 ms of CPU per multi-turn request, more than the rest of the harness).
         response = await self.client.post(
             "/chat/completions",
-            body=self._arguments(request),
+            body=self.wire_body(request),
             cast_to=httpx2.Response,
             options={"security": {"bearer_auth": True}},
         )

@@ -28,6 +28,12 @@ class RunPlan:
     student_backends: list[ModelBackend]  # aligned with config.students
     grader_backend: ModelBackend  # entries with the same model and options share one backend
 
+    @property
+    def structured_grading(self) -> bool:
+        """Whether the grader is asked for a JSON object of points (else a table)."""
+        chosen = self.config.structured_grading
+        return self.grader_backend.supports_json_schema if chosen is None else chosen
+
 
 def _template(path: Path | None, default: str, index: int = 0) -> Template:
     return builtin(default) if path is None else load_template(path, index)

@@ -41,10 +41,7 @@ class Runner:
         self.store = store
         config = plan.config
         self.policy = GradingPolicy(config.sentence_splitter, config.naming_penalty)
-        supported = plan.grader_backend.supports_json_schema
-        self.structured = (
-            supported if config.structured_grading is None else config.structured_grading
-        )
+        self.structured = plan.structured_grading
         backends = [backend for _, backend in self.entries()]
         unique = list({id(b): b for b in backends}.values())
         self.calls = StoredCalls(

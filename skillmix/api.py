@@ -33,7 +33,7 @@ def evaluate(config: RunConfig | dict[str, Any] | Path | str) -> RunResults:
 
 def load_results(run_dir: Path | str) -> RunResults:
     """The model x k x metric results of a run directory."""
-    store = RunStore.open_existing(Path(run_dir))
+    store = RunStore.open_for_reading(Path(run_dir))
     try:
         return results_of(store)
     finally:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from skillmix.cli.console import console, user_errors
+from skillmix.cli.console import console, user_errors, warn
 from skillmix.errors import SkillmixError
 
 
@@ -20,26 +20,41 @@ def report_command(
         int, typer.Option("--max-items", min=0, help="Generations listed in the HTML report.")
     ] = 300,
 ) -> None:
-    """Print the model x k table (mean ± standard error, with unscored and failed counts)."""
+    """Print the model x k table (mean ± standard error, with unscored and failed counts).
+
+    RUN_DIR/leaderboard.csv is a copy of the table: where it cannot be written (a read-only
+    run directory, a full disk) the command says so in one warning line and still succeeds."""
     from skillmix.results.build import load_results
-    from skillmix.results.leaderboard import write_leaderboard
+    from skillmix.results.leaderboard import check_output_file, write_leaderboard
     from skillmix.results.terminal import print_report
     from skillmix.run.store import RunStore
 
     with user_errors():
-        store = RunStore.open_existing(run_dir)
+        if html is not None:
+            check_output_file(html, "--html")
+        store = RunStore.open_for_reading(run_dir)
         try:
             results = load_results(store)
         finally:
             store.close()
         print_report(results, console)
         out = run_dir / "leaderboard.csv"
-        write_leaderboard(results, out)
-        console.print(f"leaderboard: {out}")
+        try:
+            write_leaderboard(results, out)
+            console.print(f"leaderboard: {out}")
+        except SkillmixError as exc:
+            warn(f"{exc}; the table above is the report")
         if html is not None:
-            from skillmix.results.html import write_html_report  # matplotlib: only when asked
+            console.print(f"html report: {_html_report(run_dir, html, max_items)}")
 
-            console.print(f"html report: {write_html_report(run_dir, html, max_items=max_items)}")
+
+def _html_report(run_dir: Path, html: Path, max_items: int) -> Path:
+    from skillmix.results.html import write_html_report  # matplotlib: only when asked
+
+    try:
+        return write_html_report(run_dir, html, max_items=max_items)
+    except OSError as exc:  # writing the page: a read-only folder, a full disk
+        raise SkillmixError(f"cannot write ({exc.strerror or exc})", file=html) from None
 
 
 def compare_command(
@@ -83,19 +98,22 @@ def export_command(
 ) -> None:
     """Write the leaderboard CSV of runs, or every record of a run as JSONL (pandas, DuckDB)."""
     from skillmix.results.jsonl import export_jsonl
-    from skillmix.results.leaderboard import export_csv
+    from skillmix.results.leaderboard import check_output_file, export_csv
     from skillmix.run.store import RunStore
 
     with user_errors():
         if csv is None and jsonl is None:
             raise SkillmixError("give --csv FILE and/or --jsonl FILE", field="export")
+        for out, option in ((csv, "--csv"), (jsonl, "--jsonl")):
+            if out is not None:
+                check_output_file(out, option)
         if csv is not None:
             frame = export_csv(run_dirs, csv)
             console.print(f"{len(frame)} rows -> {csv}")
         if jsonl is not None:
             if len(run_dirs) != 1:
                 raise SkillmixError("--jsonl exports one run directory at a time", field="--jsonl")
-            store = RunStore.open_existing(run_dirs[0])
+            store = RunStore.open_for_reading(run_dirs[0])
             try:
                 lines = export_jsonl(store, jsonl)
             finally:

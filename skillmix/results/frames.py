@@ -99,7 +99,7 @@ def load_run(path: Path | str) -> RunFrames:
     path = Path(path)
     if path.is_file():
         return frames_of(build_results(read_jsonl(path)))
-    store = RunStore.open_existing(path)
+    store = RunStore.open_for_reading(path)
     try:
         return frames_from_store(store)
     finally:

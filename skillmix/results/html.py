@@ -222,7 +222,7 @@ def _items(store: RunStore, results: RunResults, max_items: int) -> str:
 
 
 def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path:
-    store = RunStore.open_existing(run_dir)
+    store = RunStore.open_for_reading(run_dir)
     try:
         results = load_results(store)
         frames = frames_of(results)

@@ -9,6 +9,7 @@ from typing import Any
 from skillmix.config import RunConfig
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.build import RunData
+from skillmix.results.leaderboard import write_file
 from skillmix.run.store import RunStore
 
 TABLES = ("config", "item", "generation", "grading")
@@ -23,10 +24,13 @@ def export_jsonl(store: RunStore, out: Path) -> int:
     lines += [{"table": "item", **item.model_dump(mode="json")} for item in store.items()]
     lines += [{"table": "generation", **g.model_dump(mode="json")} for g in store.generations()]
     lines += [{"table": "grading", **g.model_dump(mode="json")} for g in store.gradings()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def write(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as handle:
+            for line in lines:
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    write_file(out, write)
     return len(lines)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
+from skillmix.errors import SkillmixError
 from skillmix.results.build import RunResults, load_results
 from skillmix.run.store import RunStore
 
@@ -43,22 +46,49 @@ def results_frame(results: RunResults) -> pd.DataFrame:
     return frame[EXPORT_COLUMNS]
 
 
-def write_leaderboard(results: RunResults, out: Path) -> pd.DataFrame:
-    frame = results_frame(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False, float_format="%.6g")
+def check_output_file(out: Path, field: str | None = None) -> None:
+    """An output path that names a directory is bad input (before any work is done)."""
+    if out.is_dir():
+        raise SkillmixError("is a directory: give a file name", file=out, field=field)
+
+
+def write_file(out: Path, write: Callable[[Path], None]) -> None:
+    """`write(path)` into a temporary file beside `out`, moved onto it once complete: a full
+    disk or a read-only folder leaves no half-written file (and an older `out` as it was).
+    Failing to write is bad input naming the file."""
+    check_output_file(out)
+    if out.exists() and not out.is_file():  # a device or pipe (/dev/stdout): written directly
+        target = out
+    else:
+        target = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write(target)
+            target.replace(out)
+        finally:
+            if target != out:
+                target.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SkillmixError(f"cannot write ({exc.strerror or exc})", file=out) from None
+
+
+def write_csv(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
+    write_file(out, lambda path: frame.to_csv(path, index=False, float_format="%.6g"))
     return frame
 
 
+def write_leaderboard(results: RunResults, out: Path) -> pd.DataFrame:
+    return write_csv(results_frame(results), out)
+
+
 def export_csv(run_dirs: list[Path], out: Path) -> pd.DataFrame:
+    check_output_file(out)
     frames = []
     for run_dir in run_dirs:
-        store = RunStore.open_existing(run_dir)
+        store = RunStore.open_for_reading(run_dir)
         try:
             frames.append(results_frame(load_results(store)))
         finally:
             store.close()
-    frame = pd.concat(frames, ignore_index=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False, float_format="%.6g")
-    return frame
+    return write_csv(pd.concat(frames, ignore_index=True), out)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from skillmix.config import RunConfig
@@ -19,7 +21,8 @@ def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
     it holds the run directory's lock until it is closed. A store holding another run is
     refused, or with `new_run` set aside (moved into previous/<run id>/) for a fresh one."""
     run_dir = plan.config.output_dir
-    if (run_dir / DB_NAME).is_file():  # refused before the lock touches the folder
+    check_output_dir(run_dir)  # refused before the lock touches the folder
+    if (run_dir / DB_NAME).is_file():
         check_schema_version(run_dir / DB_NAME, stored_schema_version(run_dir / DB_NAME))
     lock = RunLock(run_dir)
     lock.acquire()
@@ -39,6 +42,26 @@ def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
         raise
     record_run(store, plan)
     return store
+
+
+def check_output_dir(run_dir: Path) -> None:
+    """output_dir must be a directory this process can write (or create), with a writable run
+    store in it if it has one: bad input otherwise."""
+    existing = next(folder for folder in (run_dir, *run_dir.parents) if folder.exists())
+    if not existing.is_dir():
+        what = "is a file" if existing == run_dir else f"cannot be created: {existing} is a file"
+        raise SkillmixError(f"{what}, not a directory", file=run_dir, field="output_dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SkillmixError(
+            f"read-only{'' if existing == run_dir else f' ({existing})'}: a run writes its store "
+            "here (reading a finished run needs no write access: skillmix report)",
+            file=run_dir,
+            field="output_dir",
+        )
+    store = run_dir / DB_NAME
+    if store.exists() and not (store.is_file() and os.access(store, os.R_OK | os.W_OK)):
+        why = "read-only" if store.is_file() else "not a file"
+        raise SkillmixError(f"{why}: a run writes its store here", file=store)
 
 
 def another_run(store: RunStore, plan: RunPlan) -> str | None:

@@ -6,15 +6,18 @@ so a rerun of the same work finds it instead of calling the model again.
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
 import sqlite3
+import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from skillmix.errors import SkillmixError
 from skillmix.models import ModelOutput
@@ -48,6 +51,20 @@ CREATE TABLE IF NOT EXISTS gradings (
     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL,
     PRIMARY KEY (student, item_id, gen, grader, grading));
 """
+TABLES = frozenset({"meta", "items", "calls", "responses", "generations", "gradings"})
+DAMAGED = "damaged run store ({}; left untouched: restore it or use a new output_dir)"
+# SQLite result codes that mean the file or its disk, not our SQL: reported as bad input
+WHAT_WENT_WRONG = {
+    "SQLITE_FULL": "the disk is full ({}); what was stored before is intact: free space, rerun",
+    "SQLITE_READONLY": "read-only: cannot write the run store ({})",
+    "SQLITE_CANTOPEN": "cannot open the run store ({})",
+    "SQLITE_PERM": "no permission to use the run store ({})",
+    "SQLITE_IOERR": "disk I/O error on the run store ({})",
+    "SQLITE_CORRUPT": DAMAGED,
+    "SQLITE_NOTADB": "not a skillmix run store ({})",
+}
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,21 +76,81 @@ class StoredResponse:
 
 
 def stored_schema_version(path: Path) -> str | None:
-    """The schema version a store file records, read without changing anything (immutable: no
-    -wal or -shm file is created); None for a file with no tables yet. A file that is not a
-    run store is bad input."""
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    """The schema version a store file records, read without writing anything (see
+    check_store); None for a file with no tables yet. A damaged store is bad input."""
+    db, version = _checked_connection(path)
+    db.close()
+    return version
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> SkillmixError | None:
+    """The one-line form of an SQLite error caused by the store file or its disk (None for
+    any other error: a bug, left to propagate)."""
+    code = getattr(exc, "sqlite_errorname", None) or ""
+    for prefix, what in WHAT_WENT_WRONG.items():
+        if code.startswith(prefix):  # extended codes too: SQLITE_IOERR_WRITE, ...
+            return SkillmixError(what.format(exc), file=path)
+    return None
+
+
+def _store_errors(
+    method: Callable[Concatenate[RunStore, P], T],
+) -> Callable[Concatenate[RunStore, P], T]:
+    """A store method whose file and disk errors come out as one line naming the store."""
+
+    @functools.wraps(method)
+    def guarded(self: RunStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if "meta" not in tables:
-                return None if not tables else "unknown"
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        raise SkillmixError(f"not a skillmix run store ({exc})", file=path) from None
-    return None if row is None else str(row[0])
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) or exc from None
+
+    return guarded
+
+
+def _reading_connection(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the store and creates nothing beside it: immutable if
+    there is no -wal file (closed cleanly), else mode=ro, which reads the WAL through its -shm
+    file, or where that cannot be made (read-only folder) a copy of both read into memory."""
+    wal = path.with_name(f"{path.name}-wal")
+    if not wal.exists():
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT 1 FROM sqlite_master").fetchall()  # opens the WAL and -shm
+        return db
+    except sqlite3.Error as exc:
+        db.close()
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+            raise
+    with tempfile.TemporaryDirectory(prefix="skillmix-read-") as scratch:
+        copy = Path(scratch) / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(wal, copy.with_name(wal.name))
+        source = sqlite3.connect(copy)
+        memory = sqlite3.connect(":memory:")
+        source.backup(memory)
+        source.close()
+    memory.execute("PRAGMA query_only=1")  # refuses writes like the mode=ro connections
+    return memory
+
+
+def check_store(db: sqlite3.Connection, path: Path) -> str | None:
+    """The schema version of an open store, checked to be this one, with every table there and
+    the file whole (quick_check); None: no schema yet (a run killed while creating the store)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    version = None if not tables else "unknown"
+    if "meta" in tables:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = None if row is None else str(row[0])
+    check_schema_version(path, version)
+    missing = sorted(TABLES - tables)
+    if version is not None and missing:
+        raise SkillmixError(DAMAGED.format(f"tables missing: {', '.join(missing)}"), file=path)
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+    if problems != ["ok"]:
+        raise SkillmixError(DAMAGED.format(problems[0] if problems else "unchecked"), file=path)
+    return version
 
 
 def check_schema_version(path: Path, version: str | None) -> None:
@@ -85,40 +162,71 @@ def check_schema_version(path: Path, version: str | None) -> None:
         )
 
 
+def _checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """A reading connection to a store that check_store passed, and its schema version."""
+    db = None
+    try:
+        db = _reading_connection(path)
+        return db, check_store(db, path)
+    except BaseException as exc:
+        if db is not None:
+            db.close()
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        plain = SkillmixError(f"not a skillmix run store ({exc})", file=path)
+        raise store_error(path, exc) or plain from None
+
+
 class RunStore:
     def __init__(self, run_dir: Path, lock: RunLock | None = None):
-        """The store of a run directory, created if missing; `lock`, held by the caller, is
-        released when the store closes."""
+        """The store of a run directory for a run to write, created if missing (a damaged one is
+        refused before it is opened); `lock`, held by the caller, is released at close."""
         self.path = run_dir / DB_NAME
         self.lock = lock
         if self.path.is_file():
-            check_schema_version(self.path, stored_schema_version(self.path))
+            stored_schema_version(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
-        self._check_open_version()  # a version written only to the WAL (after a kill -9)
-        self.db.executescript(SCHEMA)
-        if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        if self.get_meta("run_id") is None:
-            self.set_meta("run_id", uuid.uuid4().hex[:12])
+        self._open_for_writing()
 
-    def _check_open_version(self) -> None:
-        tables = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-        if tables is not None:
-            try:
+    @_store_errors
+    def _open_for_writing(self) -> None:
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+            # a version written only to the WAL (after a kill -9)
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
                 check_schema_version(self.path, self.get_meta("schema_version"))
-            except SkillmixError:
-                self.db.close()
-                raise
+            self.db.executescript(SCHEMA)
+            if self.get_meta("schema_version") is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+            if self.get_meta("run_id") is None:
+                self.set_meta("run_id", uuid.uuid4().hex[:12])
+        except BaseException:
+            self.db.close()
+            raise
+
+    @classmethod
+    def open_for_reading(cls, run_dir: Path) -> RunStore:
+        """The store of a run directory, read-only: nothing is created or written, so a run in
+        a read-only folder reads as well (SQLite refuses any write on this connection)."""
+        path = run_dir / DB_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir}: no run store ({DB_NAME}) here")
+        store = cls.__new__(cls)
+        store.path, store.lock = path, None
+        store.db, version = _checked_connection(path)
+        if version is None:
+            store.db.close()
+            raise SkillmixError("holds no run yet (its eval stopped before recording)", file=path)
+        store.db.row_factory = sqlite3.Row
+        return store
 
     @classmethod
     def open_existing(cls, run_dir: Path) -> RunStore:
-        if not (run_dir / DB_NAME).is_file():
-            raise FileNotFoundError(f"{run_dir}: no run store ({DB_NAME}) here")
-        return cls(run_dir)
+        """The store of a run directory, for reading (see open_for_reading)."""
+        return cls.open_for_reading(run_dir)
 
     def close(self) -> None:
         self.db.close()
@@ -127,23 +235,31 @@ class RunStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
+        self._execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite rolls back by itself after some errors
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+
+    @_store_errors
+    def _execute(self, sql: str) -> None:
+        self.db.execute(sql)
 
     # meta
+    @_store_errors
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
+    @_store_errors
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # items
+    @_store_errors
     def put_items(self, items: list[Item]) -> None:
         rows = [
             (i.item_id, i.k, i.index, json.dumps(i.skills), i.topic, int(i.has_common_skill))
@@ -152,6 +268,7 @@ class RunStore:
         with self.transaction():
             self.db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    @_store_errors
     def items(self) -> list[Item]:
         rows = self.db.execute("SELECT * FROM items ORDER BY k, idx").fetchall()
         return [
@@ -167,9 +284,11 @@ class RunStore:
         ]
 
     # responses
+    @_store_errors
     def log_call(self, key: str) -> None:
         self.db.execute("INSERT INTO calls (key, started) VALUES (?, ?)", (key, time.time()))
 
+    @_store_errors
     def get_response(self, key: str) -> tuple[ModelOutput, float | None] | None:
         """A stored response and its cost."""
         row = self.db.execute(
@@ -183,9 +302,11 @@ class RunStore:
         output = ModelOutput(text=row["text"], usage=usage, finish_reason=row["finish_reason"])
         return output, row["cost_usd"]
 
+    @_store_errors
     def spent_usd(self) -> float:
         return float(self.db.execute("SELECT TOTAL(cost_usd) FROM responses").fetchone()[0])
 
+    @_store_errors
     def put_response(
         self,
         key: str,
@@ -220,6 +341,7 @@ class RunStore:
             ),
         )
 
+    @_store_errors
     def stored_responses(self, keys: Iterable[str | None]) -> dict[str, StoredResponse]:
         """The stored responses among `keys` (missing and None keys are left out)."""
         wanted = sorted({key for key in keys if key is not None})
@@ -234,10 +356,8 @@ class RunStore:
                 found[row["key"]] = StoredResponse(json.loads(row["request"]), row["text"])
         return found
 
-    def response_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-
     # derived records
+    @_store_errors
     def put_generation(self, record: GenerationRecord) -> None:
         data = record.model_dump(mode="json")
         self.db.execute(
@@ -246,6 +366,7 @@ class RunStore:
             data,
         )
 
+    @_store_errors
     def put_grading(self, record: GradingRecord) -> None:
         data = record.model_dump(mode="json")
         for field in ("points", "grader_points"):
@@ -257,12 +378,14 @@ class RunStore:
             data,
         )
 
+    @_store_errors
     def generations(self) -> list[GenerationRecord]:
         rows = self.db.execute(
             "SELECT * FROM generations ORDER BY student, item_id, gen"
         ).fetchall()
         return [GenerationRecord(**dict(r)) for r in rows]
 
+    @_store_errors
     def gradings(self) -> list[GradingRecord]:
         rows = self.db.execute(
             "SELECT * FROM gradings ORDER BY student, item_id, gen, grader, grading"

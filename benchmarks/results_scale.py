@@ -495,14 +495,28 @@ def print_table(results: Results) -> None:
     print(table_line("(import skillmix + its CLI)", cells))
 
 
+# Since 6651989 an item whose gradings are all unscored counts as 0 in value and n (before, it
+# left them): those columns may differ by design; the counts must not.
+POLICY_COLUMNS = {"value", "stderr", "n"}
+
+
+def without_policy_columns(board: list[tuple[str, ...]] | None) -> list[tuple[str, ...]]:
+    kept = [i for i, c in enumerate(LEADERBOARD_COLUMNS) if c not in POLICY_COLUMNS]
+    return [tuple(row[i] for i in kept) for row in board or []]
+
+
 def agree(results: Results) -> bool:
     boards = results["report"]
-    same_board = boards["before"].leaderboard == boards["after"].leaderboard
-    rows = len(boards["before"].leaderboard or [])
-    print(
-        f"leaderboard.csv ({rows} rows, columns {', '.join(LEADERBOARD_COLUMNS)}): "
-        f"{'equal' if same_board else 'DIFFERENT'}"
-    )
+    before, after = boards["before"].leaderboard, boards["after"].leaderboard
+    rows = len(before or [])
+    if before == after:
+        verdict = "equal"
+    elif without_policy_columns(before) == without_policy_columns(after):
+        verdict = "equal but for value, stderr, n of items with unscored gradings (now counted 0)"
+    else:
+        verdict = "DIFFERENT"
+    same_board = verdict != "DIFFERENT"
+    print(f"leaderboard.csv ({rows} rows, columns {', '.join(LEADERBOARD_COLUMNS)}): {verdict}")
     frames = results["load_run"]
     same_shapes = frames["before"].shapes == frames["after"].shapes
     print(f"load_run shapes before: {frames['before'].shapes}")

@@ -1,23 +1,76 @@
 """Run configuration: YAML validated by pydantic.
 
-Relative paths resolve against the working directory.
+Relative paths resolve against the working directory. Every count has an upper bound (a few
+characters of config must not be able to exhaust the machine), and true/false is never a number.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from skillmix.catalog.splits import SplitConfig
-from skillmix.errors import SkillmixError, describe_validation, yaml_syntax_error
+from skillmix.errors import SkillmixError, describe_validation
 from skillmix.models import BackendSettings, GenerationParams, defaults, split_model_string
 from skillmix.models.prices import Price
 from skillmix.models.retry import RetryPolicy
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.protocol.sentences import NamingPenalty, SentenceSplitter
+from skillmix.yamlfile import load_yaml
+
+MAX_ITEMS_PER_K = 100_000
+MAX_ITEMS = 1_000_000  # len(k) x items_per_k
+MAX_K_VALUES = 50
+MAX_K = 100
+MAX_GENERATIONS = 100
+MAX_GRADINGS = 100
+MAX_GRADER_RETRIES = 20
+MAX_STUDENTS = 100
+MAX_CONCURRENCY = 10_000
+MAX_RETRIES = 100
+MAX_TIMEOUT_S = 86_400.0
+MAX_BACKOFF_S = 3_600.0
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+def _no_bool_values(value: Any) -> Any:
+    """A mapping of numbers typed outside this module (GenerationParams, Price): no true/false."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, bool):
+                raise ValueError(f"{key}: expected a number, not true/false")
+    return value
+
+
+def _usable_path(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty")
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+# Lax floats (YAML reads 1e9 as a string) but never a boolean; strict ints: no "5", 5.0 or true.
+Number = Annotated[float, BeforeValidator(_not_bool)]
+FilePath = Annotated[Path, BeforeValidator(_usable_path)]
 
 
 class Strict(BaseModel):
@@ -29,9 +82,9 @@ class NoveltyAssumptions(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    skill_frequency: float = Field(default=0.01, ge=0, le=1)  # p_s: share of text pieces
-    topic_frequency: float = Field(default=0.001, ge=0, le=1)  # p_t: share about a topic
-    corpus_pieces: float = Field(default=1e9, ge=0)  # L: text pieces in the training corpus
+    skill_frequency: Number = Field(default=0.01, ge=0, le=1)  # p_s: share of text pieces
+    topic_frequency: Number = Field(default=0.001, ge=0, le=1)  # p_t: share about a topic
+    corpus_pieces: Number = Field(default=1e9, ge=0)  # L: text pieces in the training corpus
 
 
 class ModelEntry(Strict):
@@ -39,13 +92,14 @@ class ModelEntry(Strict):
     name: str | None = None  # label in reports; defaults to the model string
     params: GenerationParams = GenerationParams()
     system_prompt: str | None = None
-    max_concurrency: int | None = Field(default=None, gt=0)  # calls in flight (ceiling)
+    # calls in flight (ceiling)
+    max_concurrency: int | None = Field(default=None, gt=0, le=MAX_CONCURRENCY, strict=True)
     base_url: str | None = None  # an OpenAI-compatible server, a proxy
     api_key_env: str | None = None  # environment variable with the key (default per provider)
-    timeout_s: float = Field(default=defaults.TIMEOUT_S, gt=0)
-    retries: int = Field(default=defaults.RETRIES, ge=0)
-    backoff_s: float = Field(default=defaults.BACKOFF_S, ge=0)
-    backoff_max_s: float = Field(default=defaults.BACKOFF_MAX_S, ge=0)
+    timeout_s: Number = Field(default=defaults.TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+    retries: int = Field(default=defaults.RETRIES, ge=0, le=MAX_RETRIES, strict=True)
+    backoff_s: Number = Field(default=defaults.BACKOFF_S, ge=0, le=MAX_BACKOFF_S)
+    backoff_max_s: Number = Field(default=defaults.BACKOFF_MAX_S, ge=0, le=MAX_BACKOFF_S)
     # backend-specific, typed by the backend (e.g. llama.cpp n_ctx, n_threads); kept raw here
     # so that entries with the same options share one backend (run/plan.py)
     options: dict[str, Any] = {}
@@ -54,6 +108,18 @@ class ModelEntry(Strict):
     @classmethod
     def _known_backend(cls, value: str) -> str:
         split_model_string(value)
+        return value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_not_bools(cls, value: Any) -> Any:
+        return _no_bool_values(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_http_url(value):
+            raise ValueError(f"expected an http:// or https:// URL with a host, not {value!r}")
         return value
 
     @property
@@ -71,20 +137,30 @@ class ModelEntry(Strict):
         return RetryPolicy(self.retries, self.backoff_s, self.backoff_max_s)
 
 
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (an out-of-range or non-numeric port raises)
+    except ValueError:
+        return False
+    no_space = not any(c.isspace() for c in value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and no_space
+
+
 class CatalogPaths(Strict):
-    skills: Path = Path("data/skills.yaml")
-    topics: Path = Path("data/topics.yaml")
+    skills: FilePath = Path("data/skills.yaml")
+    topics: FilePath = Path("data/topics.yaml")
     split: SplitConfig | None = None  # e.g. {part: private} or {part: held_out, ...}
 
 
 class PromptPaths(Strict):
     """Other template files. `student` may name the official two-turn JSON prompt list."""
 
-    student: Path | None = None
-    student_turn1: Path | None = None
-    student_turn2: Path | None = None
-    grader: Path | None = None
-    reply_format: Path | None = None
+    student: FilePath | None = None
+    student_turn1: FilePath | None = None
+    student_turn2: FilePath | None = None
+    grader: FilePath | None = None
+    reply_format: FilePath | None = None
 
     @model_validator(mode="after")
     def _one_student_source(self) -> PromptPaths:
@@ -95,32 +171,53 @@ class PromptPaths(Strict):
 
 class RunConfig(Strict):
     name: str
-    output_dir: Path
+    output_dir: FilePath
     catalog: CatalogPaths = CatalogPaths()
     prompts: PromptPaths = PromptPaths()
-    seed: int = 0
-    k: list[int] = Field(min_length=1)
-    items_per_k: int = Field(gt=0)
-    generations: int = Field(default=1, gt=0)
-    gradings: int = Field(default=1, gt=0)
-    students: list[ModelEntry] = Field(min_length=1)
+    seed: int = Field(default=0, ge=SEED_RANGE[0], le=SEED_RANGE[1], strict=True)
+    k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1, max_length=MAX_K_VALUES)
+    items_per_k: int = Field(gt=0, le=MAX_ITEMS_PER_K, strict=True)
+    generations: int = Field(default=1, gt=0, le=MAX_GENERATIONS, strict=True)
+    gradings: int = Field(default=1, gt=0, le=MAX_GRADINGS, strict=True)
+    students: list[ModelEntry] = Field(min_length=1, max_length=MAX_STUDENTS)
     grader: ModelEntry
     common_skills: CommonSkills = CommonSkills.SCORING
     sentence_splitter: SentenceSplitter = SentenceSplitter.OFFICIAL
     naming_penalty: NamingPenalty = NamingPenalty.SUBSTRING
-    grader_retries: int = Field(default=2, ge=0)  # re-asks of an unparseable grader reply
+    # re-asks of an unparseable grader reply
+    grader_retries: int = Field(default=2, ge=0, le=MAX_GRADER_RETRIES, strict=True)
     structured_grading: bool | None = None  # None: wherever the grader's backend supports it
     prices: dict[str, Price] = {}  # USD per million tokens, over the shipped price table
     novelty: NoveltyAssumptions = NoveltyAssumptions()  # for the novelty bound in reports
-    budget_usd: float | None = Field(default=None, gt=0)  # stop starting calls once spent
+    budget_usd: Number | None = Field(default=None, gt=0)  # stop starting calls once spent
 
     @field_validator("k")
     @classmethod
     def _positive_unique(cls, value: list[int]) -> list[int]:
         if any(k < 1 for k in value):
             raise ValueError("every k must be at least 1")
+        if any(k > MAX_K for k in value):
+            raise ValueError(f"every k must be at most {MAX_K}")
         if len(set(value)) != len(value):
             raise ValueError("k values must be unique")
+        return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices_not_bools(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for price in value.values():
+                _no_bool_values(price)
+        return value
+
+    @field_validator("items_per_k")
+    @classmethod
+    def _bounded_items(cls, value: int, info: ValidationInfo) -> int:
+        items = len(info.data.get("k", [])) * value
+        if items > MAX_ITEMS:
+            raise ValueError(
+                f"{items:,} items in all (len(k) x items_per_k), more than {MAX_ITEMS:,}"
+            )
         return value
 
     @field_validator("students")
@@ -145,8 +242,4 @@ def parse_config(data: Any, source: Path | str) -> RunConfig:
 def load_config(path: Path) -> RunConfig:
     if not path.is_file():
         raise SkillmixError("config file not found", file=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise yaml_syntax_error(exc, path) from None
-    return parse_config(data, path)
+    return parse_config(load_yaml(path), path)

@@ -2,6 +2,7 @@
 
 from skillmix.catalog.entries import CATEGORIES, Catalog, Skill, Topic, base_name
 from skillmix.catalog.files import (
+    check_skills,
     file_kind,
     load_catalog,
     load_skills,
@@ -15,6 +16,7 @@ __all__ = [
     "Skill",
     "Topic",
     "base_name",
+    "check_skills",
     "file_kind",
     "load_catalog",
     "load_skills",

@@ -9,17 +9,14 @@ import yaml
 from pydantic import ValidationError
 
 from skillmix.catalog.entries import Catalog, Skill, Topic
-from skillmix.errors import SkillmixError, describe_validation, yaml_syntax_error
+from skillmix.errors import SkillmixError, describe_validation
+from skillmix.yamlfile import compose_yaml
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     if not path.is_file():
         raise SkillmixError("file not found", file=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise yaml_syntax_error(exc, path) from None
+    return compose_yaml(path)
 
 
 def _entries(path: Path, key: str) -> list[tuple[int, Any]]:
@@ -84,7 +81,10 @@ def load_topics(path: Path) -> tuple[Topic, ...]:
 
 
 def load_catalog(skills_path: Path, topics_path: Path) -> Catalog:
-    return Catalog(skills=load_skills(skills_path), topics=load_topics(topics_path))
+    """Both files, with every check `skillmix catalog validate` makes."""
+    skills = load_skills(skills_path)
+    check_skills(skills, skills_path)
+    return Catalog(skills=skills, topics=load_topics(topics_path))
 
 
 def naming_conflicts(skills: tuple[Skill, ...]) -> list[tuple[str, str]]:
@@ -95,6 +95,18 @@ def naming_conflicts(skills: tuple[Skill, ...]) -> list[tuple[str, str]]:
         for b in skills
         if a is not b and a.base_name and a.base_name in b.base_name
     ]
+
+
+def check_skills(skills: tuple[Skill, ...], path: Path) -> None:
+    """The checks on a skill list as a whole (each record is checked as it is read)."""
+    conflicts = naming_conflicts(skills)
+    if conflicts:
+        pairs = "; ".join(f"{a!r} inside {b!r}" for a, b in conflicts)
+        raise SkillmixError(
+            f"names inside other names (naming penalty would misfire): {pairs}",
+            file=path,
+            field="skills",
+        )
 
 
 def file_kind(path: Path) -> str:

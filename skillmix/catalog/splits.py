@@ -28,8 +28,8 @@ class SplitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     part: SplitPart
-    seed: int = 0
-    public_fraction: float = Field(default=0.1, gt=0, lt=1)
+    seed: int = Field(default=0, ge=-(2**63), le=2**63 - 1, strict=True)
+    public_fraction: float = Field(default=0.1, gt=0, lt=1, strict=True)
     held_out_categories: list[str] = []
 
     def model_post_init(self, context: object) -> None:

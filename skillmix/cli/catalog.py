@@ -12,14 +12,13 @@ from rich.table import Table
 from skillmix.catalog import (
     Skill,
     Topic,
+    check_skills,
     file_kind,
     load_catalog,
     load_skills,
     load_topics,
-    naming_conflicts,
 )
 from skillmix.cli.console import console, user_errors
-from skillmix.errors import SkillmixError
 from skillmix.official.catalog_files import (
     read_official_skills,
     read_official_topics,
@@ -36,15 +35,6 @@ catalog_app = typer.Typer(
 
 SkillsOption = Annotated[Path, typer.Option("--skills", help="Skills catalog (YAML).")]
 TopicsOption = Annotated[Path, typer.Option("--topics", help="Topics catalog (YAML).")]
-
-
-def check_skills(skills: tuple[Skill, ...], path: Path) -> None:
-    conflicts = naming_conflicts(skills)
-    if conflicts:
-        pairs = "; ".join(f"{a!r} inside {b!r}" for a, b in conflicts)
-        raise SkillmixError(
-            f"names inside other names (naming penalty would misfire): {pairs}", file=path
-        )
 
 
 def read_any(path: Path) -> tuple[Skill, ...] | tuple[Topic, ...]:

@@ -7,6 +7,7 @@ Rows whose status is remove / in review / maybe are not part of the catalog.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from skillmix.catalog import Skill, Topic
 from skillmix.errors import SkillmixError, describe_validation
+from skillmix.yamlfile import read_text
 
 OFFICIAL_COLUMNS = ("category", "skill", "definition", "example", "comments", "status", "added by")
 DROPPED_STATUS = frozenset({"remove", "in review", "maybe"})
@@ -31,30 +33,37 @@ def _clean(text: str) -> str:
 def read_official_skills(path: Path) -> tuple[Skill, ...]:
     if not path.is_file():
         raise SkillmixError("file not found", file=path)
-    skills: list[Skill] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    try:
         missing = [c for c in OFFICIAL_COLUMNS[:4] if c not in (reader.fieldnames or [])]
         if missing:
             raise SkillmixError(f"missing columns: {', '.join(missing)}", file=path, field="line 1")
-        for row in reader:
-            if (row.get("status") or "").strip().lower() in DROPPED_STATUS:
-                continue
-            values = {key: _clean(row.get(key) or "") for key in OFFICIAL_COLUMNS[:4]}
-            values["name"] = values.pop("skill")
-            try:
-                skills.append(Skill.model_validate(values))
-            except ValidationError as exc:
-                field, message = describe_validation(exc)
-                where = f"line {reader.line_num} ({row.get('skill', '').strip()}).{field}"
-                raise SkillmixError(message, file=path, field=where) from None
-    return tuple(skills)
+        return tuple(_skill(row, reader.line_num, path) for row in reader if _kept(row))
+    except csv.Error as exc:
+        raise SkillmixError(
+            f"unreadable CSV: {exc}", file=path, field=f"line {reader.line_num}"
+        ) from None
+
+
+def _kept(row: dict[str, str]) -> bool:
+    return (row.get("status") or "").strip().lower() not in DROPPED_STATUS
+
+
+def _skill(row: dict[str, str], line: int, path: Path) -> Skill:
+    values = {key: _clean(row.get(key) or "") for key in OFFICIAL_COLUMNS[:4]}
+    values["name"] = values.pop("skill")
+    try:
+        return Skill.model_validate(values)
+    except ValidationError as exc:
+        field, message = describe_validation(exc)
+        where = f"line {line} ({(row.get('skill') or '').strip()}).{field}"
+        raise SkillmixError(message, file=path, field=where) from None
 
 
 def read_official_topics(path: Path) -> tuple[Topic, ...]:
     if not path.is_file():
         raise SkillmixError("file not found", file=path)
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(path).splitlines()
     return tuple(Topic(name=_clean(line)) for line in lines if line.strip())
 
 

@@ -4,11 +4,13 @@ graded/ folders, checked for consistency (every problem is one line naming the f
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from skillmix.errors import SkillmixError
+from skillmix.yamlfile import NotText, decode_text
 
 ROUND_DIR = re.compile(r"k(?P<k>\d+)_s(?P<seed>-?\d+)_v(?P<version>.+)_r(?P<round>\d+)")
 GRADED_DIR = re.compile(r"by_(?P<grader>.+)_on_(?P<field>text_\d+)_(?P<n>\d+)_(?P<style>[^_]+)")
@@ -71,11 +73,11 @@ def read_records(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         raise SkillmixError(f"no {RECORDS} here", file=path.parent)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle, restkey="\0extra")
-            rows = list(reader)
-            header = list(reader.fieldnames or [])
-    except (OSError, UnicodeError, csv.Error) as exc:
+        text = decode_text(path.read_bytes())
+        reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\0extra")
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
+    except (OSError, NotText, csv.Error) as exc:
         raise SkillmixError(f"unreadable CSV: {exc}", file=path) from None
     missing = [c for c in ("k", "skills", "topic") if c not in header]
     if missing:

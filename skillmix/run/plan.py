@@ -12,8 +12,10 @@ from skillmix.catalog import Catalog, load_catalog
 from skillmix.catalog.splits import apply_split
 from skillmix.config import ModelEntry, PromptPaths, RunConfig, load_config, parse_config
 from skillmix.errors import SkillmixError
-from skillmix.models import ModelBackend, create_backend
+from skillmix.models import ChatMessage, ModelBackend, create_backend
+from skillmix.protocol.grading import grader_messages
 from skillmix.protocol.prompts import PromptSet, Template, builtin, load_template
+from skillmix.protocol.rubric import RubricItem
 from skillmix.protocol.sampler import CommonSkills, sample_items, skill_pool
 from skillmix.records import Item
 
@@ -27,6 +29,21 @@ class RunPlan:
     prompts: PromptSet
     student_backends: list[ModelBackend]  # aligned with config.students
     grader_backend: ModelBackend  # entries with the same model and options share one backend
+
+    def grader_messages(
+        self, item: Item, answer: str, rubric: list[RubricItem], structured: bool
+    ) -> list[ChatMessage]:
+        """The grader's conversation for an answer, with the grader entry's system prompt."""
+        system = self.config.grader.system_prompt
+        return grader_messages(
+            item,
+            self.catalog,
+            answer,
+            rubric,
+            self.prompts,
+            system_prompt=system,
+            structured=structured,
+        )
 
     @property
     def structured_grading(self) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from skillmix.config import ModelEntry
 from skillmix.models import ChatMessage, ModelBackend, ModelRequest
-from skillmix.protocol.grading import grader_messages, points_schema
+from skillmix.protocol.grading import points_schema
 from skillmix.protocol.rubric import build_rubric
 from skillmix.protocol.student import turn1_messages, turn2_messages
 from skillmix.records import Item
@@ -59,15 +59,7 @@ def grader_requests(plan: RunPlan, answer: str = STAND_IN_ANSWER) -> Iterator[di
     grader, structured = plan.config.grader, plan.structured_grading
     for item in plan.items:
         rubric = build_rubric(item.skills, item.topic)
-        messages = grader_messages(
-            item,
-            plan.catalog,
-            answer,
-            rubric,
-            plan.prompts,
-            system_prompt=grader.system_prompt,
-            structured=structured,
-        )
+        messages = plan.grader_messages(item, answer, rubric, structured)
         schema = points_schema(rubric) if structured else None
         for call in _grading_calls(plan, item):
             yield _row(plan, grader, plan.grader_backend, call, messages, schema)

@@ -16,7 +16,6 @@ from skillmix.models.prices import PriceTable
 from skillmix.protocol.grading import (
     GradingPolicy,
     ReplyScore,
-    grader_messages,
     is_empty_answer,
     points_schema,
     score_reply,
@@ -142,15 +141,7 @@ class Runner:
             record.attempts = 0
             self.store.put_grading(record)
             return
-        messages = grader_messages(
-            item,
-            self.plan.catalog,
-            answer,
-            rubric,
-            self.plan.prompts,
-            system_prompt=grader.system_prompt,
-            structured=self.structured,
-        )
+        messages = self.plan.grader_messages(item, answer, rubric, self.structured)
         schema = points_schema(rubric) if self.structured else None
         retries = self.plan.config.grader_retries
         for attempt in range(retries + 1):

@@ -3,6 +3,8 @@
 Templates use Python format placeholders. The official names ({topic}, {skills_str},
 {skills_defs_and_examples_simple}, {skills_defs}, {num_sentences_str}, {student_answer},
 {rubric_items}) work everywhere; {rubric_list}, {answer_tag} and {reply_format} are ours.
+A placeholder is the bare name: no conversion (!r) and no format spec (:>10), which could fail
+or blow up only when the run renders the template.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from skillmix.catalog import Catalog, Skill
 from skillmix.errors import SkillmixError
 from skillmix.protocol.rubric import sentence_limit, sentences_in_words
 from skillmix.records import Item
+from skillmix.yamlfile import read_text
 
 PLACEHOLDERS = frozenset(
     {
@@ -33,6 +36,12 @@ PLACEHOLDERS = frozenset(
         "reply_format",
     }
 )
+SKILL_LISTS = frozenset({"skills_str", "skills_defs_and_examples_simple", "skills_defs"})
+# Per role, groups of placeholders of which the template must use at least one each.
+REQUIRED: dict[str, tuple[frozenset[str], ...]] = {
+    "student_turn1": (frozenset({"topic"}), SKILL_LISTS),
+    "grader": (frozenset({"student_answer"}), frozenset({"rubric_items", "rubric_list"})),
+}
 
 
 @dataclass(frozen=True)
@@ -43,19 +52,41 @@ class Template:
     def render(self, **values: str) -> str:
         return self.text.format(**values)
 
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(name for _, name, _, _ in string.Formatter().parse(self.text) if name)
+
+    def require(self, role: str) -> None:
+        """Refuse a template its role cannot work with (a grader never shown the answer)."""
+        for group in REQUIRED.get(role, ()):
+            if not group & self.placeholders:
+                wanted = " or ".join(f"{{{name}}}" for name in sorted(group))
+                raise SkillmixError(f"a {role} template needs {wanted}", file=self.source)
+
 
 def _check_placeholders(text: str, source: str) -> None:
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text)]
     except ValueError as exc:
         raise SkillmixError(f"bad template syntax: {exc}", file=source) from None
-    for name in fields:
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
         if name not in PLACEHOLDERS:
             known = ", ".join(sorted(PLACEHOLDERS))
             raise SkillmixError(f"unknown placeholder {{{name}}} (known: {known})", file=source)
+        if conversion or spec:
+            extra = f"!{conversion}" if conversion else f":{spec}"
+            raise SkillmixError(
+                f"placeholder {{{name}}} has a conversion or format spec ({extra!r}): write "
+                f"plain {{{name}}} (and {{{{ or }}}} for a literal brace)",
+                file=source,
+            )
 
 
 def _template(text: str, source: str) -> Template:
+    if not text.strip():
+        raise SkillmixError("the template is empty", file=source)
     _check_placeholders(text, source)
     return Template(text=text.rstrip("\n"), source=source)
 
@@ -64,7 +95,7 @@ def load_template(path: Path, index: int = 0) -> Template:
     """A .txt file is one template; a .json file is the official list of strings."""
     if not path.is_file():
         raise SkillmixError("template file not found", file=path)
-    raw = path.read_text(encoding="utf-8")
+    raw = read_text(path)
     if path.suffix != ".json":
         return _template(raw, str(path))
     try:
@@ -92,6 +123,11 @@ class PromptSet:
     grader: Template
     reply_table: Template
     reply_json: Template
+
+    def __post_init__(self) -> None:
+        for role in REQUIRED:
+            template: Template = getattr(self, role)
+            template.require(role)
 
     @property
     def content_hash(self) -> str:

@@ -13,7 +13,7 @@ from skillmix.errors import SkillmixError
 from skillmix.run.identity import changed_items, changes, identity
 from skillmix.run.lock import RunLock
 from skillmix.run.plan import RunPlan
-from skillmix.run.store import DB_NAME, RunStore, check_schema_version, stored_schema_version
+from skillmix.run.store import DB_NAME, RunStore, stored_schema_version
 
 
 def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
@@ -22,12 +22,12 @@ def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
     refused, or with `new_run` set aside (moved into previous/<run id>/) for a fresh one."""
     run_dir = plan.config.output_dir
     check_output_dir(run_dir)  # refused before the lock touches the folder
-    if (run_dir / DB_NAME).is_file():
-        check_schema_version(run_dir / DB_NAME, stored_schema_version(run_dir / DB_NAME))
+    if (run_dir / DB_NAME).is_file():  # checked (whole) before the lock touches the folder
+        stored_schema_version(run_dir / DB_NAME)
     lock = RunLock(run_dir)
     lock.acquire()
     try:
-        store = RunStore(plan.config.output_dir, lock)
+        store = RunStore(run_dir, lock, checked=True)
     except BaseException:
         lock.release()
         raise

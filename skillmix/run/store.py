@@ -178,12 +178,13 @@ def _checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
 
 
 class RunStore:
-    def __init__(self, run_dir: Path, lock: RunLock | None = None):
+    def __init__(self, run_dir: Path, lock: RunLock | None = None, *, checked: bool = False):
         """The store of a run directory for a run to write, created if missing (a damaged one is
-        refused before it is opened); `lock`, held by the caller, is released at close."""
+        refused before it is opened, unless the caller has just `checked` it); `lock`, held by
+        the caller, is released at close."""
         self.path = run_dir / DB_NAME
         self.lock = lock
-        if self.path.is_file():
+        if self.path.is_file() and not checked:
             stored_schema_version(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._open_for_writing()
@@ -222,11 +223,6 @@ class RunStore:
             raise SkillmixError("holds no run yet (its eval stopped before recording)", file=path)
         store.db.row_factory = sqlite3.Row
         return store
-
-    @classmethod
-    def open_existing(cls, run_dir: Path) -> RunStore:
-        """The store of a run directory, for reading (see open_for_reading)."""
-        return cls.open_for_reading(run_dir)
 
     def close(self) -> None:
         self.db.close()

@@ -26,7 +26,7 @@ Table = dict[tuple[str, int, str], tuple[float, int]]  # (model, k, metric) -> (
 
 
 def results(run_dir: Path) -> Table:
-    store = RunStore.open_existing(run_dir)
+    store = RunStore.open_for_reading(run_dir)
     try:
         rows = load_results(store).rows
     finally:
@@ -104,7 +104,7 @@ def test_the_fixture_run_imports_to_the_hand_computed_table(tmp_path: Path) -> N
         got, got_n = table[(model, 2, metric)]
         assert got == pytest.approx(value) and got_n == n, (model, metric, got, got_n)
 
-    store = RunStore.open_existing(out)
+    store = RunStore.open_for_reading(out)
     try:
         config = RunConfig.model_validate_json(store.get_meta("config") or "")
         assert (config.seed, config.k, config.items_per_k) == (7, [2], 3)
@@ -226,7 +226,7 @@ def agreement(run_dir: Path, rounds: list[Path]) -> tuple[float, float, int]:
 
     Only gradings whose points_0 holds all k+3 values are compared, by position.
     """
-    store = RunStore.open_existing(run_dir)
+    store = RunStore.open_for_reading(run_dir)
     try:
         gradings = {(g.student, g.item_id, g.gen, g.grading): g for g in store.gradings()}
     finally:
@@ -278,7 +278,7 @@ def test_the_official_test_run_imports(reference_dir: Path, tmp_path: Path) -> N
     assert (summary.ks, summary.items, summary.generations) == ([3], 5, (2 + 3 + 1) * 5)
     # 3 gradings each, but mistral r1 and llama2 r3 were graded on 1 and 2 rows only
     assert summary.gradings == 3 * (5 + 5 + 5 + 5 + 2 + 1)
-    store = RunStore.open_existing(tmp_path / "official")
+    store = RunStore.open_for_reading(tmp_path / "official")
     config = RunConfig.model_validate_json(store.get_meta("config") or "")
     store.close()
     assert (config.generations, config.gradings, config.seed) == (3, 3, 10)

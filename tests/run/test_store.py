@@ -34,7 +34,7 @@ def test_a_new_store_records_its_version(tmp_path: Path) -> None:
         assert store.get_meta("schema_version") == SCHEMA_VERSION
     finally:
         store.close()
-    reopened = RunStore.open_existing(tmp_path)  # the same version opens
+    reopened = RunStore.open_for_reading(tmp_path)  # the same version opens
     reopened.close()
 
 

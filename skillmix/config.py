@@ -239,6 +239,20 @@ def parse_config(data: Any, source: Path | str) -> RunConfig:
         raise SkillmixError(message, file=source, field=field or None) from None
 
 
+def stored_config(text: str, store: Path) -> RunConfig:
+    """The configuration a run store holds; one this version refuses (a bound that came later)
+    is one line naming the store."""
+    try:
+        return RunConfig.model_validate_json(text)
+    except ValidationError as exc:
+        field, message = describe_validation(exc)
+        raise SkillmixError(
+            f"the stored configuration is refused by this version of skillmix: {message}",
+            file=store,
+            field=field or None,
+        ) from None
+
+
 def load_config(path: Path) -> RunConfig:
     if not path.is_file():
         raise SkillmixError("config file not found", file=path)

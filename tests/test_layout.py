@@ -15,21 +15,22 @@ from tests.helpers.paths import ROOT
 PACKAGE = ROOT / "skillmix"
 BASE = {"errors", "records"}
 # unit -> the units it may import; "run.store" is the run store alone (its read API)
-READS = BASE | {"yamlfile"}  # the units that read user files
+FILES = BASE | {"yamlfile", "outputs"}  # the units that read and write user files
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "records": set(),
     "yamlfile": {"errors"},
-    "catalog": READS,
-    "protocol": READS | {"catalog"},
+    "outputs": {"errors"},
+    "catalog": FILES,
+    "protocol": FILES | {"catalog"},
     "models": BASE,
-    "config": READS | {"catalog", "protocol", "models"},
-    "run": READS | {"catalog", "protocol", "models", "config"},
-    "results": READS | {"catalog", "protocol", "config", "run.store"},
-    "official": READS | {"catalog", "protocol", "config", "run.store"},
-    "api": READS | {"catalog", "protocol", "models", "config", "run", "results", "official"},
+    "config": FILES | {"catalog", "protocol", "models"},
+    "run": FILES | {"catalog", "protocol", "models", "config"},
+    "results": FILES | {"catalog", "protocol", "config", "run.store"},
+    "official": FILES | {"catalog", "protocol", "config", "run.store"},
+    "api": FILES | {"catalog", "protocol", "models", "config", "run", "results", "official"},
     "analysis": {"results"},
-    "cli": READS | {"catalog", "protocol", "models", "config", "run", "results", "official", "api"},
+    "cli": FILES | {"catalog", "protocol", "models", "config", "run", "results", "official", "api"},
     "__init__": {"errors", "api", "results", "analysis"},
     "__main__": {"cli"},
 }

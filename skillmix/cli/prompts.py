@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from skillmix.cli.console import console, user_errors
+from skillmix.outputs import write_text
 
 
 def prompts_command(
@@ -45,6 +46,5 @@ def prompts_command(
             for line in lines:
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
             return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        write_text(out, "".join(f"{line}\n" for line in lines))
     console.print(f"{len(lines)} requests -> {out}", markup=False, highlight=False)

@@ -24,8 +24,9 @@ def report_command(
 
     RUN_DIR/leaderboard.csv is a copy of the table: where it cannot be written (a read-only
     run directory, a full disk) the command says so in one warning line and still succeeds."""
+    from skillmix.outputs import check_output_file
     from skillmix.results.build import load_results
-    from skillmix.results.leaderboard import check_output_file, write_leaderboard
+    from skillmix.results.leaderboard import write_leaderboard
     from skillmix.results.terminal import print_report
     from skillmix.run.store import RunStore
 
@@ -51,10 +52,7 @@ def report_command(
 def _html_report(run_dir: Path, html: Path, max_items: int) -> Path:
     from skillmix.results.html import write_html_report  # matplotlib: only when asked
 
-    try:
-        return write_html_report(run_dir, html, max_items=max_items)
-    except OSError as exc:  # writing the page: a read-only folder, a full disk
-        raise SkillmixError(f"cannot write ({exc.strerror or exc})", file=html) from None
+    return write_html_report(run_dir, html, max_items=max_items)
 
 
 def compare_command(
@@ -97,13 +95,16 @@ def export_command(
     ] = None,
 ) -> None:
     """Write the leaderboard CSV of runs, or every record of a run as JSONL (pandas, DuckDB)."""
+    from skillmix.outputs import check_output_file
     from skillmix.results.jsonl import export_jsonl
-    from skillmix.results.leaderboard import check_output_file, export_csv
+    from skillmix.results.leaderboard import export_csv
     from skillmix.run.store import RunStore
 
     with user_errors():
         if csv is None and jsonl is None:
             raise SkillmixError("give --csv FILE and/or --jsonl FILE", field="export")
+        if jsonl is not None and len(run_dirs) != 1:
+            raise SkillmixError("--jsonl exports one run directory at a time", field="--jsonl")
         for out, option in ((csv, "--csv"), (jsonl, "--jsonl")):
             if out is not None:
                 check_output_file(out, option)
@@ -111,8 +112,6 @@ def export_command(
             frame = export_csv(run_dirs, csv)
             console.print(f"{len(frame)} rows -> {csv}")
         if jsonl is not None:
-            if len(run_dirs) != 1:
-                raise SkillmixError("--jsonl exports one run directory at a time", field="--jsonl")
             store = RunStore.open_for_reading(run_dirs[0])
             try:
                 lines = export_jsonl(store, jsonl)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from skillmix.catalog import Skill, Topic
 from skillmix.errors import SkillmixError, describe_validation
+from skillmix.outputs import write_file, write_text
 from skillmix.yamlfile import read_text
 
 OFFICIAL_COLUMNS = ("category", "skill", "definition", "example", "comments", "status", "added by")
@@ -68,20 +69,23 @@ def read_official_topics(path: Path) -> tuple[Topic, ...]:
 
 
 def write_official_skills(skills: tuple[Skill, ...], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(OFFICIAL_COLUMNS)
-        for s in skills:
-            writer.writerow([s.category, s.name, s.definition, s.example, "", "keep", ""])
+    def write(target: Path) -> None:
+        with target.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(OFFICIAL_COLUMNS)
+            for s in skills:
+                writer.writerow([s.category, s.name, s.definition, s.example, "", "keep", ""])
+
+    write_file(path, write)
 
 
 def write_official_topics(topics: tuple[Topic, ...], path: Path) -> None:
-    path.write_text("".join(f"{t.name}\n" for t in topics), encoding="utf-8")
+    write_text(path, "".join(f"{t.name}\n" for t in topics))
 
 
 def _dump(data: dict[str, Any], header: str, path: Path) -> None:
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    path.write_text(f"# {header}\n{body}", encoding="utf-8")
+    write_text(path, f"# {header}\n{body}")
 
 
 def write_skills_yaml(skills: tuple[Skill, ...], path: Path, source: str) -> None:

@@ -3,9 +3,11 @@ graded/ folders, checked for consistency (every problem is one line naming the f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +69,26 @@ class StudentFolder:
     gradings: list[GradingFile]
 
 
+@contextlib.contextmanager
+def _long_cells(text: str) -> Iterator[None]:
+    """csv's cell limit (128 KiB, process-wide) raised to the text's length while it is read."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, len(text)))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def read_records(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """The header and rows of an official records.csv (cells can be very long)."""
-    csv.field_size_limit(1 << 30)
     if not path.is_file():
         raise SkillmixError(f"no {RECORDS} here", file=path.parent)
     try:
         text = decode_text(path.read_bytes())
         reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\0extra")
-        rows = list(reader)
+        with _long_cells(text):
+            rows = list(reader)
         header = list(reader.fieldnames or [])
     except (OSError, NotText, csv.Error) as exc:
         raise SkillmixError(f"unreadable CSV: {exc}", file=path) from None

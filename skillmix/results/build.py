@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skillmix.config import RunConfig
+from skillmix.config import RunConfig, stored_config
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.metrics import MetricRow, Outcome, aggregate, item_outcomes
@@ -53,7 +53,7 @@ def read_run(store: RunStore) -> RunData:
     if stored is None:
         raise FileNotFoundError(f"{store.path}: the run has no configuration stored yet")
     return RunData(
-        config=RunConfig.model_validate_json(stored),
+        config=stored_config(stored, store.path),
         items=store.items(),
         generations=store.generations(),
         gradings=store.gradings(),

@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # no display: render to memory
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from skillmix.outputs import write_text
 from skillmix.records import GradingRecord
 from skillmix.results import analysis
 from skillmix.results.build import RunResults, load_results
@@ -250,6 +251,5 @@ def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path
         )
     finally:
         store.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    write_text(out, html)
     return out

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.config import RunConfig
+from skillmix.outputs import write_file
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.build import RunData
-from skillmix.results.leaderboard import write_file
 from skillmix.run.store import RunStore
 
 TABLES = ("config", "item", "generation", "grading")

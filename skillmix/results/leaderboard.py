@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
-from skillmix.errors import SkillmixError
+from skillmix.outputs import check_output_file, write_file
 from skillmix.results.build import RunResults, load_results
 from skillmix.run.store import RunStore
 
@@ -44,33 +42,6 @@ def results_frame(results: RunResults) -> pd.DataFrame:
     frame["prompt_hash"] = results.prompt_hash
     frame["seed"] = results.config.seed
     return frame[EXPORT_COLUMNS]
-
-
-def check_output_file(out: Path, field: str | None = None) -> None:
-    """An output path that names a directory is bad input (before any work is done)."""
-    if out.is_dir():
-        raise SkillmixError("is a directory: give a file name", file=out, field=field)
-
-
-def write_file(out: Path, write: Callable[[Path], None]) -> None:
-    """`write(path)` into a temporary file beside `out`, moved onto it once complete: a full
-    disk or a read-only folder leaves no half-written file (and an older `out` as it was).
-    Failing to write is bad input naming the file."""
-    check_output_file(out)
-    if out.exists() and not out.is_file():  # a device or pipe (/dev/stdout): written directly
-        target = out
-    else:
-        target = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            write(target)
-            target.replace(out)
-        finally:
-            if target != out:
-                target.unlink(missing_ok=True)
-    except OSError as exc:
-        raise SkillmixError(f"cannot write ({exc.strerror or exc})", file=out) from None
 
 
 def write_csv(frame: pd.DataFrame, out: Path) -> pd.DataFrame:

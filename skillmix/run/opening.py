@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from skillmix.config import RunConfig
+from skillmix.config import stored_config
 from skillmix.errors import SkillmixError
 from skillmix.run.identity import changed_items, changes, identity
 from skillmix.run.lock import RunLock
@@ -84,7 +84,7 @@ def stored_identity(store: RunStore) -> dict[str, Any]:
     stored = store.get_meta("config")
     if stored is None:
         return {}
-    config = RunConfig.model_validate_json(stored)
+    config = stored_config(stored, store.path)
     hashes = (store.get_meta("catalog_hash") or "", store.get_meta("prompt_hash") or "")
     return identity(config, *hashes)
 

@@ -8,8 +8,11 @@ No case gets as far as loading a model: they all fail while the run is being val
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typer.testing import CliRunner
 from skillmix.cli import app
 from skillmix.config import parse_config
 from skillmix.official.run_import import import_official_run
+from skillmix.run.store import DB_NAME
 from tests.cli.test_bad_input import SKILLS, TOPICS, Workspace
 from tests.helpers.paths import FIXTURES, SHARED_REFERENCE
 
@@ -169,6 +173,21 @@ def validate(name: str, content: Content, *named: str) -> Setup:
     def setup(ws: Workspace) -> Invocation:
         path = _write(ws.root / name, content)
         return Invocation(["catalog", "validate", str(path)], [str(path), *named])
+
+    return setup
+
+
+def stored_config(command: str, dotted: str, value: Any, *options: str) -> Setup:
+    """A run store whose stored configuration has a value this version refuses."""
+
+    def setup(ws: Workspace) -> Invocation:
+        with closing(sqlite3.connect(ws.output_dir / DB_NAME)) as db, db:
+            (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+            config = json.loads(text)
+            _assign(config, dotted, value)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+        args = [command, str(ws.output_dir), *(option.format(root=ws.root) for option in options)]
+        return Invocation(args, [str(ws.output_dir / DB_NAME), _field(dotted), "this version"])
 
     return setup
 
@@ -569,6 +588,35 @@ CLI_CASES = _cases(
         ),
     ),
     (
+        "export-jsonl-two-runs-with-csv",  # refused before the CSV is written
+        command(
+            lambda ws: [
+                *("export", str(ws.output_dir), str(ws.output_dir)),
+                *("--csv", str(ws.root / "o.csv"), "--jsonl", str(ws.root / "o.jsonl")),
+            ],
+            "--jsonl",
+            "one run directory",
+        ),
+    ),
+    ("usage-unknown-command", command(lambda ws: ["evaluate"], "skillmix:", "'evaluate'")),
+    (
+        "usage-unknown-option",
+        command(
+            lambda ws: ["report", str(ws.output_dir), "--htm", "x"], "skillmix report", "--htm"
+        ),
+    ),
+    ("usage-missing-argument", command(lambda ws: ["eval"], "skillmix eval", "'config'")),
+    ("usage-k-zero", command(lambda ws: ["sample", "--k", "0"], "skillmix sample", "'--k'")),
+    ("usage-n-not-a-number", command(lambda ws: ["sample", "-n", "five"], "'-n'", "integer")),
+    (
+        "usage-unknown-choice",
+        command(lambda ws: ["sample", "--common", "never"], "'--common'", "'never'"),
+    ),
+    (
+        "usage-catalog-unknown-command",
+        command(lambda ws: ["catalog", "check"], "skillmix catalog", "'check'"),
+    ),
+    (
         "export-csv-is-a-folder",
         command(
             lambda ws: ["export", str(ws.output_dir), "--csv", str(ws.root / "folder")],
@@ -649,6 +697,11 @@ CLI_CASES = _cases(
             "{topics}",
             "duplicate",
         ),
+    ),
+    ("stored-config-report", stored_config("report", "gradings", 1000)),
+    (
+        "stored-config-export",
+        stored_config("export", "students.0.retries", 10**6, "--csv", "{root}/o.csv"),
     ),
     (
         "eval-missing-config",

@@ -6,12 +6,14 @@ import csv
 import re
 from pathlib import Path
 
-csv.field_size_limit(1 << 30)
-
 
 def read_records(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    previous = csv.field_size_limit(1 << 30)  # cells can be very long
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    finally:
+        csv.field_size_limit(previous)
 
 
 def official_skills(cell: str) -> tuple[str, ...]:

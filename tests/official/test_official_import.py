@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import math
 import shutil
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,26 @@ def test_an_unreadable_csv_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SkillmixError, match="unreadable CSV") as error:
         import_official_run([source], tmp_path / "out")
     assert str(path) in str(error.value)
+
+
+def test_a_cell_over_csvs_limit_is_read_and_the_limit_left_as_it_was(tmp_path: Path) -> None:
+    source = copy_run(tmp_path)
+    path = source / "k2_s7_vdefault_r1/tiny-student/graded/by_gpt-4_on_text_1_1_gpt/records.csv"
+    rows = read_records(path)
+    padding = "\nAnd another thing: " + "the lamp turns. " * 20_000  # over csv's 128 KiB default
+    rows[0]["assistant_0"] += padding
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    previous = csv.field_size_limit(131_072)
+    try:
+        import_official_run([source], tmp_path / "out")
+        assert csv.field_size_limit() == 131_072
+    finally:
+        csv.field_size_limit(previous)
+    with closing(RunStore.open_for_reading(tmp_path / "out")) as store:
+        assert sum(padding in (g.reply or "") for g in store.gradings()) == 1
 
 
 def test_mixed_seeds_are_refused(tmp_path: Path) -> None:

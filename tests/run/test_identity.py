@@ -4,7 +4,10 @@ refused in one line (store byte-identical), or set aside with --new-run; growing
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,23 @@ def test_another_run_is_refused_and_the_store_left_untouched(
     assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "holds another run" in lines[0] and named in lines[0], lines
+    assert digest(run_dir / DB_NAME) == before
+
+
+def test_a_stored_config_this_version_refuses_is_one_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert evaluate(tmp_path, config(run_dir)).exit_code == 0
+    with closing(sqlite3.connect(run_dir / DB_NAME)) as db, db:
+        (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        too_many = {**json.loads(text), "gradings": 1000}  # from before gradings had a bound
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(too_many),))
+    before = digest(run_dir / DB_NAME)
+    result = evaluate(tmp_path, config(run_dir))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {run_dir / DB_NAME}: gradings: the stored configuration is refused by this "
+        "version of skillmix: Input should be less than or equal to 100"
+    ]
     assert digest(run_dir / DB_NAME) == before
 
 

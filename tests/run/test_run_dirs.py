@@ -270,16 +270,19 @@ def test_eval_on_a_full_disk_stops_in_one_line_and_resumes(tmp_path: Path) -> No
         pd.testing.assert_frame_equal(results(run_dir), results(whole))
 
 
-@pytest.mark.parametrize("option", ["--csv", "--jsonl"])
-def test_an_export_to_a_full_disk_leaves_no_half_file(
+@pytest.mark.parametrize("option", ["--csv", "--jsonl", "--html"])
+def test_an_output_to_a_full_disk_leaves_the_old_file_whole(
     run_dir: Path, tmp_path: Path, option: str
 ) -> None:
+    command = "report" if option == "--html" else "export"
     with small_disk(tmp_path / "disk", "64k") as disk:
-        fill(disk)
         out = disk / "out"
-        line = assert_one_error(invoke(["export", str(run_dir), option, str(out)]), out)
+        out.write_text("an older export\n")
+        fill(disk)
+        line = assert_one_error(invoke([command, str(run_dir), option, str(out)]), out)
         assert line.endswith("cannot write (No space left on device)")
-        assert [p.name for p in disk.iterdir()] == ["filler"]
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "out"]
+        assert out.read_text() == "an older export\n"
 
 
 def test_report_on_a_full_disk_warns_and_keeps_the_old_leaderboard(

@@ -1,0 +1,42 @@
+"""Files the harness writes for the user (reports, exports, catalogs, prompt listings): each
+written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from skillmix.errors import SkillmixError
+
+
+def check_output_file(out: Path, field: str | None = None) -> None:
+    """An output path that names a directory is bad input (before any work is done)."""
+    if out.is_dir():
+        raise SkillmixError("is a directory: give a file name", file=out, field=field)
+
+
+def write_file(out: Path, write: Callable[[Path], object]) -> None:
+    """`write(path)` into a temporary file beside `out`, moved onto it once complete: a full
+    disk or a read-only folder leaves no half-written file (and an older `out` as it was).
+    Failing to write is bad input naming the file."""
+    check_output_file(out)
+    if out.exists() and not out.is_file():  # a device or pipe (/dev/stdout): written directly
+        target = out
+    else:
+        target = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write(target)
+            target.replace(out)
+        finally:
+            if target != out:
+                target.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SkillmixError(f"cannot write ({exc.strerror or exc})", file=out) from None
+
+
+def write_text(out: Path, text: str) -> None:
+    """`text` as UTF-8 into `out`, atomically (see `write_file`)."""
+    write_file(out, lambda path: path.write_text(text, encoding="utf-8"))

@@ -26,8 +26,10 @@ from skillmix.errors import SkillmixError, describe_validation
 from skillmix.models import BackendSettings, GenerationParams, defaults, split_model_string
 from skillmix.models.prices import Price
 from skillmix.models.retry import RetryPolicy
+from skillmix.protocol.rubric import RubricWording
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.protocol.sentences import NamingPenalty, SentenceSplitter
+from skillmix.protocol.student import AnswerExtraction
 from skillmix.yamlfile import load_yaml
 
 MAX_ITEMS_PER_K = 100_000
@@ -175,6 +177,8 @@ class RunConfig(Strict):
     catalog: CatalogPaths = CatalogPaths()
     prompts: PromptPaths = PromptPaths()
     seed: int = Field(default=0, ge=SEED_RANGE[0], le=SEED_RANGE[1], strict=True)
+    # the items of a file (JSONL or CSV: skills in prompt order, topic), not sampled ones
+    items: FilePath | None = None
     k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1, max_length=MAX_K_VALUES)
     items_per_k: int = Field(gt=0, le=MAX_ITEMS_PER_K, strict=True)
     generations: int = Field(default=1, gt=0, le=MAX_GENERATIONS, strict=True)
@@ -184,6 +188,8 @@ class RunConfig(Strict):
     common_skills: CommonSkills = CommonSkills.SCORING
     sentence_splitter: SentenceSplitter = SentenceSplitter.OFFICIAL
     naming_penalty: NamingPenalty = NamingPenalty.SUBSTRING
+    rubric_wording: RubricWording = RubricWording.AUTO
+    answer_extraction: AnswerExtraction = AnswerExtraction.SKILLMIX
     # re-asks of an unparseable grader reply
     grader_retries: int = Field(default=2, ge=0, le=MAX_GRADER_RETRIES, strict=True)
     structured_grading: bool | None = None  # None: wherever the grader's backend supports it

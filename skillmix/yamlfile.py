@@ -7,7 +7,9 @@ silently) and lets a few errors out as plain exceptions. Every config and catalo
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import contextlib
+import csv
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,17 @@ def decode_text(data: bytes) -> str:
     if "\0" in text:
         raise NotText(f"a binary file, not text (NUL character at offset {text.index(chr(0))})")
     return text
+
+
+@contextlib.contextmanager
+def long_csv_cells(text: str) -> Iterator[None]:
+    """csv's cell limit (128 KiB, process-wide) raised to the text's length while it is read."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, len(text)))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def read_text(path: Path) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
@@ -38,7 +39,10 @@ def base_name(skill_name: str) -> str:
 
 
 class Skill(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    """A skill, its text exactly as its file has it (the prompts send it so); only the name
+    and category lose surrounding whitespace."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     category: str
@@ -46,10 +50,15 @@ class Skill(BaseModel):
     example: str
     common: bool = False
 
+    @field_validator("name", "category", mode="before")
+    @classmethod
+    def _stripped(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("name", "definition", "example")
     @classmethod
     def _not_empty_nor_too_long(cls, value: str, info: ValidationInfo) -> str:
-        if not value:
+        if not value.strip():
             raise ValueError("must not be empty")
         limit = MAX_LENGTH[str(info.field_name)]
         if len(value) > limit:

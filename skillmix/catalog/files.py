@@ -1,4 +1,5 @@
-"""Catalog files: our YAML skill and topic lists, loaded with line numbers for errors."""
+"""Catalog files: our YAML skill and topic lists, loaded with line numbers for errors (and the
+official formats, through official_files)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import yaml
 from pydantic import ValidationError
 
 from skillmix.catalog.entries import Catalog, Skill, Topic
+from skillmix.catalog.official_files import (
+    is_official_file,
+    read_official_skills,
+    read_official_topics,
+)
 from skillmix.errors import SkillmixError, describe_validation
 from skillmix.yamlfile import compose_yaml
 
@@ -81,10 +87,14 @@ def load_topics(path: Path) -> tuple[Topic, ...]:
 
 
 def load_catalog(skills_path: Path, topics_path: Path) -> Catalog:
-    """Both files, with every check `skillmix catalog validate` makes."""
-    skills = load_skills(skills_path)
+    """Both files (ours, or the official skills.csv and topics.txt), with every check
+    `skillmix catalog validate` makes."""
+    official = is_official_file(skills_path)
+    skills = read_official_skills(skills_path) if official else load_skills(skills_path)
     check_skills(skills, skills_path)
-    return Catalog(skills=skills, topics=load_topics(topics_path))
+    official = is_official_file(topics_path)
+    topics = read_official_topics(topics_path) if official else load_topics(topics_path)
+    return Catalog(skills=skills, topics=topics)
 
 
 def naming_conflicts(skills: tuple[Skill, ...]) -> list[tuple[str, str]]:

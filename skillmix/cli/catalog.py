@@ -18,10 +18,13 @@ from skillmix.catalog import (
     load_skills,
     load_topics,
 )
-from skillmix.cli.console import console, user_errors
-from skillmix.official.catalog_files import (
+from skillmix.catalog.official_files import (
     read_official_skills,
     read_official_topics,
+    text_notes,
+)
+from skillmix.cli.console import console, user_errors, warn
+from skillmix.official.catalog_files import (
     write_official_skills,
     write_official_topics,
     write_skills_yaml,
@@ -57,8 +60,18 @@ def validate(
             skills = tuple(r for r in records if isinstance(r, Skill))
             if skills:
                 check_skills(skills, path)
+                _note_text(skills, path)
             kind = "skills" if skills else "topics"
             console.print(f"{path}: {len(records)} {kind} OK", markup=False, highlight=False)
+
+
+def _note_text(skills: tuple[Skill, ...], path: Path) -> None:
+    noted = [f"{s.name} ({'; '.join(notes)})" for s in skills if (notes := text_notes(s))]
+    if noted:
+        warn(
+            f"{path}: {len(noted)} skills keep text a careful author may want to fix (the "
+            f"prompts send it as written): {', '.join(noted)}"
+        )
 
 
 @catalog_app.command("stats")

@@ -113,23 +113,37 @@ def sample_command(
     k: Annotated[int, typer.Option("--k", min=1, help="Skills per item.")] = 2,
     n: Annotated[int, typer.Option("-n", min=1, help="Number of items.")] = 5,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    skills: Annotated[Path, typer.Option(help="Skills catalog.")] = Path("data/skills.yaml"),
-    topics: Annotated[Path, typer.Option(help="Topics catalog.")] = Path("data/topics.yaml"),
+    skills: Annotated[Path, typer.Option(help="Skills catalog (YAML or official CSV).")] = Path(
+        "data/skills.yaml"
+    ),
+    topics: Annotated[Path, typer.Option(help="Topics catalog (YAML or official TXT).")] = Path(
+        "data/topics.yaml"
+    ),
     common: Annotated[
         CommonSkills, typer.Option(help="Where common skills are excluded.")
     ] = CommonSkills.SCORING,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the items to this file (.jsonl or .csv) to replay."),
+    ] = None,
 ) -> None:
-    """Print the items a run with this seed would use."""
-    from skillmix.catalog import Catalog, load_skills, load_topics
+    """Print the items a run with this seed would use, or write them as an items file."""
+    from skillmix.catalog import load_catalog
+    from skillmix.protocol.item_files import write_items
     from skillmix.protocol.sampler import sample_items
 
     with user_errors():
-        catalog = Catalog(load_skills(skills), load_topics(topics))
+        catalog = load_catalog(skills, topics)  # ours or the official files, fully checked
         if k > len(catalog.skills):
             raise SkillmixError(
                 f"k={k} is larger than the {len(catalog.skills)} skills", field="--k"
             )
-        for item in sample_items(catalog, seed=seed, ks=[k], items_per_k=n, common=common):
+        items = sample_items(catalog, seed=seed, ks=[k], items_per_k=n, common=common)
+        if out is not None:
+            write_items(items, out)
+            console.print(f"{len(items)} items -> {out}", markup=False, highlight=False)
+            return
+        for item in items:
             flag = "  [common]" if item.has_common_skill else ""
             console.print(
                 f"{item.item_id}  {item.topic}: {', '.join(item.skills)}{flag}",

@@ -1,71 +1,17 @@
-"""The official repository's catalog formats: skills.csv and topics.txt, read and written.
-
-skills.csv columns: category, skill, definition, example, comments, status, added by.
-Rows whose status is remove / in review / maybe are not part of the catalog.
-"""
+"""The official repository's catalog formats written (read in skillmix.catalog.official_files),
+and our YAML lists written from either."""
 
 from __future__ import annotations
 
 import csv
-import io
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from skillmix.catalog import Skill, Topic
-from skillmix.errors import SkillmixError, describe_validation
+from skillmix.catalog.official_files import OFFICIAL_COLUMNS
 from skillmix.outputs import write_file, write_text
-from skillmix.yamlfile import read_text
-
-OFFICIAL_COLUMNS = ("category", "skill", "definition", "example", "comments", "status", "added by")
-DROPPED_STATUS = frozenset({"remove", "in review", "maybe"})
-CURLY = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
-
-
-def _clean(text: str) -> str:
-    """Straight quotes, single spaces, no space before ')' (a stray one in official names)."""
-    text = " ".join(text.translate(CURLY).split())
-    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
-
-
-def read_official_skills(path: Path) -> tuple[Skill, ...]:
-    if not path.is_file():
-        raise SkillmixError("file not found", file=path)
-    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-    try:
-        missing = [c for c in OFFICIAL_COLUMNS[:4] if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SkillmixError(f"missing columns: {', '.join(missing)}", file=path, field="line 1")
-        return tuple(_skill(row, reader.line_num, path) for row in reader if _kept(row))
-    except csv.Error as exc:
-        raise SkillmixError(
-            f"unreadable CSV: {exc}", file=path, field=f"line {reader.line_num}"
-        ) from None
-
-
-def _kept(row: dict[str, str]) -> bool:
-    return (row.get("status") or "").strip().lower() not in DROPPED_STATUS
-
-
-def _skill(row: dict[str, str], line: int, path: Path) -> Skill:
-    values = {key: _clean(row.get(key) or "") for key in OFFICIAL_COLUMNS[:4]}
-    values["name"] = values.pop("skill")
-    try:
-        return Skill.model_validate(values)
-    except ValidationError as exc:
-        field, message = describe_validation(exc)
-        where = f"line {line} ({(row.get('skill') or '').strip()}).{field}"
-        raise SkillmixError(message, file=path, field=where) from None
-
-
-def read_official_topics(path: Path) -> tuple[Topic, ...]:
-    if not path.is_file():
-        raise SkillmixError("file not found", file=path)
-    lines = read_text(path).splitlines()
-    return tuple(Topic(name=_clean(line)) for line in lines if line.strip())
 
 
 def write_official_skills(skills: tuple[Skill, ...], path: Path) -> None:

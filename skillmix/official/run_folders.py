@@ -3,16 +3,15 @@ graded/ folders, checked for consistency (every problem is one line naming the f
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from skillmix.errors import SkillmixError
-from skillmix.yamlfile import NotText, decode_text
+from skillmix.protocol.item_files import split_skills
+from skillmix.yamlfile import NotText, decode_text, long_csv_cells
 
 ROUND_DIR = re.compile(r"k(?P<k>\d+)_s(?P<seed>-?\d+)_v(?P<version>.+)_r(?P<round>\d+)")
 GRADED_DIR = re.compile(r"by_(?P<grader>.+)_on_(?P<field>text_\d+)_(?P<n>\d+)_(?P<style>[^_]+)")
@@ -69,17 +68,6 @@ class StudentFolder:
     gradings: list[GradingFile]
 
 
-@contextlib.contextmanager
-def _long_cells(text: str) -> Iterator[None]:
-    """csv's cell limit (128 KiB, process-wide) raised to the text's length while it is read."""
-    previous = csv.field_size_limit()
-    csv.field_size_limit(max(previous, len(text)))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
-
-
 def read_records(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """The header and rows of an official records.csv (cells can be very long)."""
     if not path.is_file():
@@ -87,7 +75,7 @@ def read_records(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     try:
         text = decode_text(path.read_bytes())
         reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\0extra")
-        with _long_cells(text):
+        with long_csv_cells(text):
             rows = list(reader)
         header = list(reader.fieldnames or [])
     except (OSError, NotText, csv.Error) as exc:
@@ -105,18 +93,6 @@ def read_records(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, rows
 
 
-def parse_skills(cell: str) -> tuple[str, ...]:
-    """The official skills cell: names joined by ', ' and line breaks ('a, \\nb, \\nc')."""
-    parts = cell.splitlines() if "\n" in cell.strip() else cell.split(",")
-    names = []
-    for part in parts:
-        name = " ".join(part.strip().rstrip(",").split())
-        name = re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", name))
-        if name:
-            names.append(name)
-    return tuple(names)
-
-
 def row_key(row: dict[str, str], k: int, path: Path, number: int) -> ItemKey:
     where = f"row {number}"
     try:
@@ -125,7 +101,7 @@ def row_key(row: dict[str, str], k: int, path: Path, number: int) -> ItemKey:
         raise SkillmixError(f"k {row['k']!r} is not a number", file=path, field=where) from None
     if row_k != k:
         raise SkillmixError(f"k={row_k} in a folder for k={k}", file=path, field=where)
-    skills = parse_skills(row["skills"])
+    skills = split_skills(row["skills"])  # exact, as the prompts named them
     if len(skills) != k or len(set(skills)) != k:
         raise SkillmixError(
             f"expected {k} distinct skills, found {len(skills)}: {'; '.join(skills)}",

@@ -36,9 +36,9 @@ from skillmix.official.run_folders import (
     round_folders,
 )
 from skillmix.protocol.grading import GradingPolicy, is_empty_answer, score_reply
-from skillmix.protocol.rubric import RubricItem, build_rubric
+from skillmix.protocol.rubric import RubricItem, RubricWording, build_rubric
 from skillmix.protocol.sampler import CommonSkills
-from skillmix.protocol.student import extract_answer
+from skillmix.protocol.student import AnswerExtraction, extract_answer
 from skillmix.records import (
     GenerationRecord,
     GenerationStatus,
@@ -93,7 +93,7 @@ def grading_record(
 ) -> GradingRecord:
     """One official grading, scored by the runner's own path (the official points_0 column
     stands in where our parser cannot read the reply)."""
-    rubric = build_rubric(item.skills, item.topic)
+    rubric = build_rubric(item.skills, item.topic, RubricWording.GPT4)
     score = score_reply(
         row.reply,
         rubric,
@@ -125,9 +125,10 @@ def chosen_answer(folder: StudentFolder, index: int, row: GenerationRow) -> str:
     """The answer stored and scored for one generation row.
 
     The text the grader actually saw (quoted in its prompt) comes first: the official code
-    grades `text_1`, its own extraction, which keeps markdown our extract_answer strips
+    grades `text_1`, its own extraction, which keeps the markdown our default extraction strips
     ('**Answer:** x' -> '** x'), and the sentence rule and naming penalty must judge the text
-    that was graded. Without a grading: our extract_answer of the turn-2 reply, then text_1.
+    that was graded. Without a grading: the official extraction of the turn-2 reply, then
+    text_1.
     """
     seen: dict[str, Path] = {}
     for grading in folder.gradings:
@@ -140,7 +141,7 @@ def chosen_answer(folder: StudentFolder, index: int, row: GenerationRow) -> str:
     if seen:
         return next(iter(seen))
     if row.reply is not None:
-        return extract_answer(row.reply)
+        return extract_answer(row.reply, AnswerExtraction.OFFICIAL)
     return row.text_1 or ""
 
 
@@ -264,6 +265,8 @@ def run_config(
                 "students": [{"model": f"{PREFIX}/{name}"} for name in student_names(students)],
                 "grader": {"model": f"{PREFIX}/{grader}"},
                 "common_skills": CommonSkills.KEEP,  # the official run chose its own items
+                "rubric_wording": RubricWording.GPT4,
+                "answer_extraction": AnswerExtraction.OFFICIAL,
             }
         )
     except ValidationError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from skillmix.catalog import Catalog
 from skillmix.protocol.prompts import PromptSet, item_values
 from skillmix.records import ChatMessage, Item
@@ -25,11 +27,17 @@ def turn2_messages(
     return [*turn1, {"role": "assistant", "content": reply1}, {"role": "user", "content": text}]
 
 
-def extract_answer(reply: str) -> str:
+class AnswerExtraction(StrEnum):
+    """How the graded answer is cut out of the turn-2 reply."""
+
+    SKILLMIX = "skillmix"  # the official cut, then markdown emphasis left by it stripped
+    OFFICIAL = "official"  # the official cut alone ('**Answer:** text' grades '** text')
+
+
+def extract_answer(reply: str, how: AnswerExtraction = AnswerExtraction.SKILLMIX) -> str:
     """The text after the last 'Answer:', cut at the first 'Explanation' after it.
 
     Without an 'Answer:' marker the whole reply is the answer (as the official code does).
-    Markdown emphasis left around the marker ('**Answer:** text') is stripped.
     """
-    answer = reply.rsplit("Answer:", 1)[-1].split("Explanation", 1)[0]
-    return answer.strip().strip("*").strip()
+    answer = reply.rsplit("Answer:", 1)[-1].split("Explanation", 1)[0].strip()
+    return answer if how is AnswerExtraction.OFFICIAL else answer.strip("*").strip()

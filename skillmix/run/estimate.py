@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from skillmix.config import ModelEntry
 from skillmix.models import ChatMessage, ModelRequest, Usage
 from skillmix.models.prices import PriceTable
-from skillmix.protocol.rubric import build_rubric, sentence_limit
+from skillmix.protocol.rubric import sentence_limit
 from skillmix.protocol.student import turn1_messages, turn2_messages
 from skillmix.run.plan import RunPlan
 
@@ -66,7 +66,7 @@ def estimate_run(plan: RunPlan) -> list[Estimate]:
         )
     for item in plan.items:
         answer = "x" * (TOKENS_PER_SENTENCE * sentence_limit(item.k) * CHARS_PER_TOKEN)
-        rubric = build_rubric(item.skills, item.topic)
+        rubric = plan.rubric(item)
         messages = plan.grader_messages(item, answer, rubric, structured=False)
         grader_in += _tokens(messages)
     grader_calls = len(config.students) * len(plan.items) * repeats * config.gradings

@@ -1,11 +1,11 @@
 """What a run is, so that two runs never mix in one run directory.
 
-A run directory holds one run. Its items depend on the seed, the catalog and how common skills
-are treated; its requests on the prompts and on each model entry's model, parameters, system
-prompt and options; its points on the grading rules. A config that changes any of these for a
-run directory that already holds answers describes another run: `eval` refuses it (or, asked,
-sets the old run aside). Growing the run is fine: more k values, items, generations, gradings
-or students, another budget, other retry or concurrency settings.
+A run directory holds one run. Its items depend on the seed (or the items file), the catalog
+and how common skills are treated; its requests on the prompts and on each model entry's model,
+parameters, system prompt and options; its points on the grading rules. A config that changes
+any of these for a run directory that already holds answers describes another run: `eval`
+refuses it (or, asked, sets the old run aside). Growing the run is fine: more k values, items,
+generations, gradings or students, another budget, other retry or concurrency settings.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _entry(entry: ModelEntry) -> Any:
 def identity(config: RunConfig, catalog_hash: str, prompt_hash: str) -> dict[str, Any]:
     """What must stay the same for a run to go on, by config field."""
     found: dict[str, Any] = {
-        "seed": config.seed,
+        "seed": config.seed if config.items is None else None,  # an items file is not drawn
         "catalog": catalog_hash,
         "catalog.split": config.catalog.split.model_dump(mode="json")
         if config.catalog.split
@@ -34,6 +34,8 @@ def identity(config: RunConfig, catalog_hash: str, prompt_hash: str) -> dict[str
         "common_skills": config.common_skills.value,
         "sentence_splitter": config.sentence_splitter.value,
         "naming_penalty": config.naming_penalty.value,
+        "rubric_wording": config.rubric_wording.value,
+        "answer_extraction": config.answer_extraction.value,
         "structured_grading": config.structured_grading,
         f"grader ({config.grader.label})": _entry(config.grader),
     }

@@ -14,9 +14,11 @@ from skillmix.config import ModelEntry, PromptPaths, RunConfig, load_config, par
 from skillmix.errors import SkillmixError
 from skillmix.models import ChatMessage, ModelBackend, create_backend
 from skillmix.protocol.grading import grader_messages
+from skillmix.protocol.item_files import read_items
 from skillmix.protocol.prompts import PromptSet, Template, builtin, load_template
-from skillmix.protocol.rubric import RubricItem
+from skillmix.protocol.rubric import RubricItem, RubricWording, build_rubric
 from skillmix.protocol.sampler import CommonSkills, sample_items, skill_pool
+from skillmix.protocol.student import extract_answer
 from skillmix.records import Item
 
 
@@ -44,6 +46,24 @@ class RunPlan:
             system_prompt=system,
             structured=structured,
         )
+
+    def rubric(self, item: Item) -> list[RubricItem]:
+        return build_rubric(item.skills, item.topic, self.rubric_wording)
+
+    @property
+    def rubric_wording(self) -> RubricWording:
+        """The configured wording; `auto` is the official one for an official grader prompt file
+        (the LLaMA-2 grader's for llama.json), ours otherwise."""
+        chosen = self.config.rubric_wording
+        grader = self.config.prompts.grader
+        if chosen is not RubricWording.AUTO:
+            return chosen
+        if grader is None or grader.suffix != ".json":
+            return RubricWording.SKILLMIX
+        return RubricWording.LLAMA2 if grader.stem == "llama" else RubricWording.GPT4
+
+    def extract_answer(self, reply: str) -> str:
+        return extract_answer(reply, self.config.answer_extraction)
 
     @property
     def structured_grading(self) -> bool:
@@ -124,13 +144,22 @@ def plan_of(config: RunConfig, source: Path) -> RunPlan:
             file=source,
             field="k",
         )
-    items = sample_items(
-        catalog,
-        seed=config.seed,
-        ks=config.k,
-        items_per_k=config.items_per_k,
-        common=config.common_skills,
-    )
+    if config.items is not None:
+        items = read_items(
+            config.items,
+            catalog,
+            ks=config.k,
+            items_per_k=config.items_per_k,
+            common=config.common_skills,
+        )
+    else:
+        items = sample_items(
+            catalog,
+            seed=config.seed,
+            ks=config.k,
+            items_per_k=config.items_per_k,
+            common=config.common_skills,
+        )
     prompts = load_prompts(config.prompts)
     *students, grader = create_backends(config, source)
     return RunPlan(config, source, catalog, items, prompts, students, grader)

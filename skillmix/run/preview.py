@@ -12,7 +12,6 @@ from typing import Any
 from skillmix.config import ModelEntry
 from skillmix.models import ChatMessage, ModelBackend, ModelRequest
 from skillmix.protocol.grading import points_schema
-from skillmix.protocol.rubric import build_rubric
 from skillmix.protocol.student import turn1_messages, turn2_messages
 from skillmix.records import Item
 from skillmix.run.calls import Call, derived_seed
@@ -58,7 +57,7 @@ def grader_requests(plan: RunPlan, answer: str = STAND_IN_ANSWER) -> Iterator[di
     stand-in answer, the same for every student."""
     grader, structured = plan.config.grader, plan.structured_grading
     for item in plan.items:
-        rubric = build_rubric(item.skills, item.topic)
+        rubric = plan.rubric(item)
         messages = plan.grader_messages(item, answer, rubric, structured)
         schema = points_schema(rubric) if structured else None
         for call in _grading_calls(plan, item):

@@ -20,8 +20,7 @@ from skillmix.protocol.grading import (
     points_schema,
     score_reply,
 )
-from skillmix.protocol.rubric import build_rubric
-from skillmix.protocol.student import extract_answer, turn1_messages, turn2_messages
+from skillmix.protocol.student import turn1_messages, turn2_messages
 from skillmix.records import (
     GenerationRecord,
     GenerationStatus,
@@ -112,7 +111,7 @@ class Runner:
             record.status, record.reason = GenerationStatus.FAILED, str(exc)
             self.stats.failed += 1
         else:
-            record.answer = extract_answer(reply2.text)
+            record.answer = self.plan.extract_answer(reply2.text)
             empty = is_empty_answer(record.answer)
             record.status = GenerationStatus.EMPTY if empty else GenerationStatus.OK
         self.store.put_generation(record)
@@ -127,7 +126,7 @@ class Runner:
     async def grade(self, student: str, item: Item, gen: int, answer: str, r: int) -> None:
         """Grading r of an answer: asked again while the reply cannot be read, then stored."""
         grader = self.plan.config.grader
-        rubric = build_rubric(item.skills, item.topic)
+        rubric = self.plan.rubric(item)
         record = GradingRecord(
             student=student,
             item_id=item.item_id,

@@ -252,6 +252,8 @@ OFFICIAL_ROW = 'literary,metaphor,One thing as another.,"The room was a zoo.",,k
 OFFICIAL_PROMPTS = SHARED_REFERENCE / "skill-mix-official" / "prompts"
 
 CONFIG_VALUES = [
+    ("rubric-wording-unknown", "rubric_wording", "gpt-5", "'gpt-4'"),
+    ("answer-extraction-unknown", "answer_extraction", "loose", "'official'"),
     ("items-per-k-huge", "items_per_k", 10**12, "less than or equal to 100000"),
     ("items-per-k-zero", "items_per_k", 0, "greater than 0"),
     ("items-per-k-bool", "items_per_k", True, "valid integer"),

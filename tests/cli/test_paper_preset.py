@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from skillmix.cli import app
 from skillmix.config import parse_config
 from tests.helpers.configs import write_config
-from tests.helpers.paths import BUNDLED_CATALOG, ROOT
+from tests.helpers.paths import ROOT
 
 PRESET = ROOT / "configs" / "paper-gpt4.yaml"
 
@@ -32,6 +32,8 @@ def test_the_preset_states_the_paper_protocol() -> None:
         "official",
         "substring",
     )
+    assert (config.rubric_wording, config.answer_extraction) == ("gpt-4", "official")
+    assert config.catalog.skills.suffix == ".csv"  # the official file, read as written
 
 
 def test_its_dry_run_counts_the_paper_calls(
@@ -39,12 +41,15 @@ def test_its_dry_run_counts_the_paper_calls(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     data = yaml.safe_load(PRESET.read_text(encoding="utf-8"))
-    official = reference_dir / "skill-mix-official" / "prompts"
+    official = reference_dir / "skill-mix-official"
     data["prompts"] = {
-        "student": str(official / "generation" / "default.json"),
-        "grader": str(official / "grade" / "gpt.json"),
+        "student": str(official / "prompts" / "generation" / "default.json"),
+        "grader": str(official / "prompts" / "grade" / "gpt.json"),
     }
-    data["catalog"] = dict(BUNDLED_CATALOG)
+    data["catalog"] = {
+        "skills": str(official / "skills.csv"),
+        "topics": str(official / "topics.txt"),
+    }
     data["output_dir"] = str(tmp_path / "run")
     result = CliRunner().invoke(
         app, ["eval", str(write_config(tmp_path / "p.yaml", data)), "--dry-run"]

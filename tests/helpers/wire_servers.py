@@ -19,6 +19,10 @@ a 200 whose JSON body is cut in half. Whether request number ``n`` of a given bo
 how, depends only on ``(seed, body digest, n)``; after ``--max-faults-in-a-row`` faults for one
 body the next attempt at that body always succeeds, so a client that retries gets through.
 
+``--record FILE`` appends every valid API request body to FILE as a JSON line (what a client
+really sent); ``--replies FILE`` names a JSON object mapping ``messages_digest(messages)`` to
+the reply text an OpenAI request with those messages gets (a recorded conversation replayed).
+
 Run it as a script (it prints ``READY <port>`` once listening)::
 
     python tests/helpers/wire_servers.py --port 0 --latency-ms 100 --fault-rate 0.3 --seed 1
@@ -200,6 +204,13 @@ class ServerConfig:
     max_faults_in_a_row: int = 3
     slow_seconds: float = 3.0
     fault_kinds: tuple[FaultKind, ...] = FAULT_KINDS
+    record: Path | None = None  # every valid API request body appended here as a JSON line
+    replies: Path | None = None  # JSON {messages_digest(messages): reply text} to answer with
+
+
+def messages_digest(messages: object) -> str:
+    """The key of a conversation in a --replies file (the messages alone, not the params)."""
+    return hashlib.sha256(canonical_json(messages).encode()).hexdigest()
 
 
 @dataclass
@@ -355,7 +366,7 @@ def _validate_openai(body: dict[str, Any]) -> Reply | None:
     return None
 
 
-def _openai_reply(body: dict[str, Any], digest: str) -> dict[str, Any]:
+def _openai_reply(body: dict[str, Any], digest: str, given: str | None = None) -> dict[str, Any]:
     rng = _rng("reply", digest)
     prompt_chars = sum(len(_text_of(m.get("content"))) for m in body["messages"])
     response_format = body.get("response_format")
@@ -366,7 +377,9 @@ def _openai_reply(body: dict[str, Any], digest: str) -> dict[str, Any]:
         elif response_format.get("type") == "json_object" and "schema" in response_format:
             schema = response_format["schema"]
     finish_reason = "stop"
-    if schema is not None:
+    if given is not None:
+        content = given
+    elif schema is not None:
         content = json.dumps(_schema_object(schema, rng))
     else:
         limit = _limit(body, "max_completion_tokens", "max_tokens")
@@ -547,6 +560,8 @@ class WireServer:
         self._streak: Counter[str] = Counter()  # faults in a row per "api:body digest"
         self._server: asyncio.Server | None = None
         self.port = 0
+        replies = self.config.replies
+        self._replies: dict[str, str] = json.loads(replies.read_text("utf-8")) if replies else {}
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(
@@ -726,7 +741,14 @@ class WireServer:
             return Reply(0, b"", reset=True)
         if fault == "slow":
             await asyncio.sleep(self.config.slow_seconds)
-        payload = _openai_reply(body, digest) if api == "openai" else _anthropic_reply(body, digest)
+        if self.config.record is not None:
+            with self.config.record.open("a", encoding="utf-8") as log:
+                log.write(json.dumps(body) + "\n")
+        if api == "openai":
+            given = self._replies.get(messages_digest(body["messages"]))
+            payload = _openai_reply(body, digest, given)
+        else:
+            payload = _anthropic_reply(body, digest)
         reply = self._finish(Reply(200, _json_bytes(payload)), key)
         if fault == "truncated":
             reply.body = reply.body[: len(reply.body) // 2]
@@ -794,6 +816,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-faults-in-a-row", type=int, default=3)
     parser.add_argument("--slow-seconds", type=float, default=3.0)
+    parser.add_argument("--record", type=Path, help="append each API request body (JSONL)")
+    parser.add_argument("--replies", type=Path, help="JSON {messages digest: reply} (OpenAI)")
     parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
@@ -845,6 +869,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_faults_in_a_row=args.max_faults_in_a_row,
         slow_seconds=args.slow_seconds,
         fault_kinds=args.fault_kinds,
+        record=args.record,
+        replies=args.replies,
     )
     _raise_fd_limit()
     if args.exit_on_stdin_eof:
@@ -902,6 +928,8 @@ def start_server(
     max_faults_in_a_row: int = 3,
     slow_seconds: float = 3.0,
     fault_kinds: Sequence[FaultKind] | None = None,
+    record: Path | None = None,
+    replies: Path | None = None,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -922,6 +950,9 @@ def start_server(
     ]
     if fault_kinds is not None:
         command += ["--fault-kinds", ",".join(fault_kinds)]
+    for option, path in (("--record", record), ("--replies", replies)):
+        if path is not None:
+            command += [option, str(path)]
     command.append("--exit-on-stdin-eof")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

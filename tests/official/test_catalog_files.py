@@ -8,10 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from skillmix.catalog import Catalog, load_catalog, load_skills, load_topics
+from skillmix.catalog.official_files import (
+    matching_form,
+    read_official_skills,
+    read_official_topics,
+)
 from skillmix.catalog.splits import SplitConfig, SplitPart, apply_split
 from skillmix.cli import app
 from skillmix.errors import SkillmixError
-from skillmix.official.catalog_files import read_official_skills, read_official_topics
 from tests.helpers.configs import run_config
 from tests.helpers.paths import FIXTURES, ROOT
 
@@ -25,13 +29,13 @@ def test_reads_official_csv_dropping_unfinished_rows() -> None:
         "simile",
         "straw man",
         "modus tollens",
-        "false belief (theory of mind)",
+        "false belief ( theory of mind )",
         "hindsight bias",
         "buoyancy",
-    }  # remove / in review / maybe rows dropped; stray spaces in names cleaned
-    assert skills["simile"].definition == 'A comparison that uses "like" or "as".'
+    }  # remove / in review / maybe rows dropped; names as written, but for outer spaces
+    assert skills["simile"].definition == "A comparison that uses “like” or “as”."  # curly kept
     assert skills["straw man"].example.endswith('"So you want the library to close?"')
-    assert skills["false belief (theory of mind)"].category == "theory of mind"
+    assert skills["false belief ( theory of mind )"].category == "theory of mind"
     assert skills["hindsight bias"].category == "logical"  # official "reasoning"
     assert [t.name for t in read_official_topics(OFFICIAL / "topics.txt")] == [
         "Sewing",
@@ -86,9 +90,24 @@ def test_import_export_import_round_trips_official_release(
 ) -> None:
     official = reference_dir / "skill-mix-official"
     round_trip(official / "skills.csv", official / "topics.txt", tmp_path)
-    names = {s.name for s in load_skills(tmp_path / "a" / "skills.yaml")}
-    shipped = {s.name for s in load_skills(ROOT / "data" / "skills.yaml")}
+    names = {matching_form(s.name) for s in load_skills(tmp_path / "a" / "skills.yaml")}
+    shipped = {matching_form(s.name) for s in load_skills(ROOT / "data" / "skills.yaml")}
     assert len(names) == 10 and names <= shipped  # our catalog holds the public ten by name
+
+
+def test_validate_names_odd_text_and_keeps_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["catalog", "validate", str(OFFICIAL / "skills.csv")])
+    assert result.exit_code == 0, result.output
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"warning: {OFFICIAL / 'skills.csv'}: ")
+    assert "simile (definition has curly quotes; example has curly quotes)" in warning
+    assert "false belief ( theory of mind ) (name has odd spacing)" in warning
+    assert "straw man" not in warning  # nothing odd about it
+    files = [str(OFFICIAL / "skills.csv"), str(OFFICIAL / "topics.txt")]
+    imported = runner.invoke(app, ["catalog", "import", *files, "--out", str(tmp_path)])
+    assert imported.exit_code == 0, imported.output
+    kept = {s.name: s for s in load_skills(tmp_path / "skills.yaml")}
+    assert kept["simile"].definition == "A comparison that uses “like” or “as”."
 
 
 def test_import_reports_the_csv_line_of_a_bad_row(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ import pytest
 from skillmix.config import RunConfig
 from skillmix.errors import SkillmixError
 from skillmix.models import BackendSettings, GenerationParams, ModelRequest, create_backend
-from skillmix.official.run_folders import parse_skills
 from skillmix.official.run_import import ImportSummary, import_official_run
+from skillmix.protocol.item_files import split_skills
 from skillmix.protocol.rubric import build_rubric
 from skillmix.results.build import load_results
 from skillmix.run.store import RunStore
@@ -36,13 +36,13 @@ def results(run_dir: Path) -> Table:
     return {(r.student, r.k, r.metric): (r.value, r.n) for r in rows}
 
 
-def test_the_skills_cell_is_split_and_normalised() -> None:
-    assert parse_skills("metaphor, \nloaded question (hidden premise )") == (
+def test_the_skills_cell_is_split_and_its_names_kept_exact() -> None:
+    assert split_skills("metaphor, \nloaded question (hidden premise )") == (
         "metaphor",
-        "loaded question (hidden premise)",
+        "loaded question (hidden premise )",  # as the official prompts named it
     )
-    assert parse_skills("red herring,  \nmodus ponens") == ("red herring", "modus ponens")
-    assert parse_skills("red herring, modus ponens") == ("red herring", "modus ponens")
+    assert split_skills("red herring,  \nmodus ponens") == ("red herring", "modus ponens")
+    assert split_skills("red herring, modus ponens") == ("red herring", "modus ponens")
 
 
 def test_the_fixture_run_imports_to_the_hand_computed_table(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_the_fixture_run_imports_to_the_hand_computed_table(tmp_path: Path) -> N
         assert [i.item_id for i in items] == ["k2-00000", "k2-00001", "k2-00002"]
         assert items[1].skills == (
             "spatial reasoning",
-            "loaded question (question with a hidden premise)",
+            "loaded question (question with a hidden premise )",
         )
         assert items[1].topic == "Cheese making"
         generations = {(g.student, g.item_id, g.gen): g for g in store.generations()}
@@ -261,7 +261,7 @@ def agreement(run_dir: Path, rounds: list[Path]) -> tuple[float, float, int]:
             n = int(path.parent.name.split("_")[-2])
             for index, row in enumerate(read_records(path)):
                 official = [int(float(v)) for v in row["points_0"].split(",") if v.strip()]
-                rubric = build_rubric(parse_skills(row["skills"]), row["topic"])
+                rubric = build_rubric(split_skills(row["skills"]), row["topic"])
                 if len(official) != len(rubric):
                     continue
                 key = (

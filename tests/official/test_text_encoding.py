@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from skillmix.catalog.official_files import read_official_skills, read_official_topics
 from skillmix.errors import SkillmixError
-from skillmix.official.catalog_files import read_official_skills, read_official_topics
 
 HEADER = "category,skill,definition,example,comments,status,added by\n"
 ROW = "literary,métaphore,One thing as another.,The room was a zoo.,,keep,\n"

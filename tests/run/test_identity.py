@@ -54,6 +54,8 @@ def digest(path: Path) -> str:
         ({"seed": 1}, "seed"),
         ({"common_skills": "keep"}, "common_skills"),
         ({"naming_penalty": "word"}, "naming_penalty"),
+        ({"rubric_wording": "llama-2"}, "rubric_wording"),
+        ({"answer_extraction": "official"}, "answer_extraction"),
         (
             {"students": [model_entry("scripted/student", name="s", params={"top_p": 0.5})]},
             "students (s)",
@@ -63,7 +65,7 @@ def digest(path: Path) -> str:
             "grader (judge)",
         ),
     ],
-    ids=["seed", "common", "naming", "student-params", "grader-prompt"],
+    ids=["seed", "common", "naming", "wording", "extraction", "student-params", "grader-prompt"],
 )
 def test_another_run_is_refused_and_the_store_left_untouched(
     tmp_path: Path, change: dict[str, Any], named: str

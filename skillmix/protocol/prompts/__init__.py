@@ -1,8 +1,11 @@
 """Prompt templates: our own text files, or the official repository's JSON prompt lists.
 
-Templates use Python format placeholders. The official names ({topic}, {skills_str},
-{skills_defs_and_examples_simple}, {skills_defs}, {num_sentences_str}, {student_answer},
-{rubric_items}) work everywhere; {rubric_list}, {answer_tag} and {reply_format} are ours.
+Templates use Python format placeholders. The official code's names render exactly as the
+official code renders them: {topic}, {skills_str}, {skills_defs_and_examples_simple}
+("**name**: definition For example, example" per line), {skills_defs}, {skills_defs_and_examples},
+{num_skills}, {num_skills_str}, {num_sentences}, {num_sentences_str}, {student_answer} and
+{rubric_items}. Ours: {skill_list} ("- name: definition Example: example" per line),
+{skill_list_brief} (without the examples), {rubric_list}, {answer_tag} and {reply_format}.
 A placeholder is the bare name: no conversion (!r) and no format spec (:>10), which could fail
 or blow up only when the run renders the template.
 """
@@ -18,25 +21,26 @@ from pathlib import Path
 
 from skillmix.catalog import Catalog, Skill
 from skillmix.errors import SkillmixError
-from skillmix.protocol.rubric import sentence_limit, sentences_in_words
+from skillmix.protocol.rubric import number_in_words, sentence_limit, sentences_in_words
 from skillmix.records import Item
 from skillmix.yamlfile import read_text
 
-PLACEHOLDERS = frozenset(
-    {
-        "topic",
-        "skills_str",
-        "skills_defs_and_examples_simple",
-        "skills_defs",
-        "num_sentences_str",
-        "student_answer",
-        "rubric_items",
-        "rubric_list",
-        "answer_tag",
-        "reply_format",
-    }
+OFFICIAL_SKILL_LISTS = frozenset(
+    {"skills_str", "skills_defs_and_examples_simple", "skills_defs", "skills_defs_and_examples"}
 )
-SKILL_LISTS = frozenset({"skills_str", "skills_defs_and_examples_simple", "skills_defs"})
+SKILL_LISTS = OFFICIAL_SKILL_LISTS | {"skill_list", "skill_list_brief"}
+PLACEHOLDERS = SKILL_LISTS | {
+    "topic",
+    "num_skills",
+    "num_skills_str",
+    "num_sentences",
+    "num_sentences_str",
+    "student_answer",
+    "rubric_items",
+    "rubric_list",
+    "answer_tag",
+    "reply_format",
+}
 # Per role, groups of placeholders of which the template must use at least one each.
 REQUIRED: dict[str, tuple[frozenset[str], ...]] = {
     "student_turn1": (frozenset({"topic"}), SKILL_LISTS),
@@ -142,6 +146,7 @@ class PromptSet:
 
 
 def skill_lines(skills: list[Skill], *, with_examples: bool) -> str:
+    """Our own list: one '- name: definition Example: example' line per skill."""
     lines = []
     for skill in skills:
         line = f"- {skill.name}: {skill.definition}"
@@ -149,13 +154,31 @@ def skill_lines(skills: list[Skill], *, with_examples: bool) -> str:
     return "\n".join(lines)
 
 
+def official_skill_lists(skills: list[Skill]) -> dict[str, str]:
+    """The official code's three renderings of the skills, text exactly as the catalog has it."""
+    return {
+        "skills_defs_and_examples": "\n".join(
+            f"Skill: {s.name}\nDefinition: {s.definition}\nExample: {s.example}" for s in skills
+        ),
+        "skills_defs_and_examples_simple": "\n".join(
+            f"**{s.name}**: {s.definition} For example, {s.example}" for s in skills
+        ),
+        "skills_defs": "\n".join(f"**{s.name}**: {s.definition}" for s in skills),
+    }
+
+
 def item_values(item: Item, catalog: Catalog) -> dict[str, str]:
     """The placeholder values every template of an item can use."""
     skills = [catalog.skill(name) for name in item.skills]
+    limit = sentence_limit(item.k)
     return {
         "topic": item.topic,
         "skills_str": ", ".join(item.skills),
-        "skills_defs_and_examples_simple": skill_lines(skills, with_examples=True),
-        "skills_defs": skill_lines(skills, with_examples=False),
-        "num_sentences_str": sentences_in_words(sentence_limit(item.k)),
+        **official_skill_lists(skills),
+        "skill_list": skill_lines(skills, with_examples=True),
+        "skill_list_brief": skill_lines(skills, with_examples=False),
+        "num_skills": str(item.k),
+        "num_skills_str": number_in_words(item.k),
+        "num_sentences": str(limit),
+        "num_sentences_str": sentences_in_words(limit),
     }

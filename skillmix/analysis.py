@@ -10,10 +10,13 @@ from skillmix.results.analysis import (
     skill_breakdown,
     uncertainty,
 )
+from skillmix.results.cross_grader import cross_grader_agreement, disagreements
 
 __all__ = [
     "compare",
     "counted_scores",
+    "cross_grader_agreement",
+    "disagreements",
     "grader_agreement",
     "hardest_skills",
     "length_and_score",

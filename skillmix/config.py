@@ -6,6 +6,7 @@ characters of config must not be able to exhaust the machine), and true/false is
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -233,6 +234,23 @@ class RunConfig(Strict):
         if len(set(labels)) != len(labels):
             raise ValueError("two students share a label: give each a distinct `name`")
         return value
+
+
+class ExtraGrader(Strict):
+    """A grader that `skillmix regrade` added to a run: its entry and its R gradings."""
+
+    entry: ModelEntry
+    gradings: int = Field(gt=0, le=MAX_GRADINGS, strict=True)
+
+
+def stored_graders(text: str | None, store: Path) -> list[ExtraGrader]:
+    """The graders a run store records beside the run's own (none before any re-grade)."""
+    if text is None:
+        return []
+    try:
+        return [ExtraGrader.model_validate(value) for value in json.loads(text)]
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise SkillmixError(f"the stored graders are unreadable ({exc})", file=store) from None
 
 
 def parse_config(data: Any, source: Path | str) -> RunConfig:

@@ -18,6 +18,7 @@ from skillmix.cli.console import errors
 from skillmix.cli.evaluate import eval_command, sample_command
 from skillmix.cli.official import import_official_command
 from skillmix.cli.prompts import prompts_command
+from skillmix.cli.regrade import regrade_command
 from skillmix.cli.results import compare_command, export_command, report_command
 
 
@@ -54,6 +55,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.command("eval")(eval_command)
+app.command("regrade")(regrade_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("export")(export_command)

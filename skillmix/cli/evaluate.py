@@ -89,13 +89,13 @@ def eval_command(
         if not quiet:
             done = f"done: {stats.done} of {stats.total} generations"
             errors.print(f"{done} · {stats_text(stats, runner.concurrency())}", highlight=False)
-    _say_what_went_wrong(stats)
+    say_what_went_wrong(stats)
     report_command(plan.config.output_dir)
     if stats.failed and not stats.calls + stats.cached:
         raise typer.Exit(1)  # nothing succeeded: the reasons are above
 
 
-def _say_what_went_wrong(stats: RunStats) -> None:
+def say_what_went_wrong(stats: RunStats) -> None:
     if stats.budget_reached:
         errors.print(
             f"budget reached: ${stats.spent_usd:.4f} spent; raise budget_usd and rerun "

@@ -25,9 +25,10 @@ def report_command(
     RUN_DIR/leaderboard.csv is a copy of the table: where it cannot be written (a read-only
     run directory, a full disk) the command says so in one warning line and still succeeds."""
     from skillmix.outputs import check_output_file
-    from skillmix.results.build import load_results
+    from skillmix.results.build import read_run, results_per_grader
+    from skillmix.results.cross_grader import cross_grader_agreement
     from skillmix.results.leaderboard import write_leaderboard
-    from skillmix.results.terminal import print_report
+    from skillmix.results.terminal import print_grader_agreement, print_report
     from skillmix.run.store import RunStore
 
     with user_errors():
@@ -35,13 +36,18 @@ def report_command(
             check_output_file(html, "--html")
         store = RunStore.open_for_reading(run_dir)
         try:
-            results = load_results(store)
+            data = read_run(store)
         finally:
             store.close()
-        print_report(results, console)
+        every = results_per_grader(data)
+        for results in every:
+            print_report(results, console)
+        if data.graders:
+            agreement = cross_grader_agreement(data)
+            print_grader_agreement(agreement, data.config.grader.label, console)
         out = run_dir / "leaderboard.csv"
         try:
-            write_leaderboard(results, out)
+            write_leaderboard(every, out)
             console.print(f"leaderboard: {out}")
         except SkillmixError as exc:
             warn(f"{exc}; the table above is the report")
@@ -63,6 +69,9 @@ def compare_command(
         "full_marks"
     ),
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    grader: Annotated[
+        str | None, typer.Option(help="The grader whose gradings count (default: the run's).")
+    ] = None,
 ) -> None:
     """Paired comparison of two models on the same items: per-k difference with a paired
     bootstrap interval, and McNemar's test on full marks."""
@@ -76,7 +85,7 @@ def compare_command(
             raise SkillmixError(
                 f"unknown metric {metric!r} (known: {', '.join(METRICS)})", field="--metric"
             )
-        frames = load_run(run_dir)
+        frames = load_run(run_dir, grader)
         try:
             table = compare(frames, a, b, metric=metric, seed=seed)
         except ValueError as exc:

@@ -4,9 +4,11 @@ the HTML page are all views of what it builds."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from skillmix.config import RunConfig, stored_config
+from skillmix.config import ExtraGrader, RunConfig, stored_config, stored_graders
+from skillmix.errors import SkillmixError
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.metrics import MetricRow, Outcome, aggregate, item_outcomes
@@ -26,6 +28,7 @@ class RunData:
     run_id: str = ""
     catalog_hash: str = ""
     prompt_hash: str = ""
+    graders: tuple[ExtraGrader, ...] = ()  # added by `skillmix regrade`, beside config.grader
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,19 @@ def read_run(store: RunStore) -> RunData:
         run_id=store.get_meta("run_id") or "",
         catalog_hash=store.get_meta("catalog_hash") or "",
         prompt_hash=store.get_meta("prompt_hash") or "",
+        graders=tuple(stored_graders(store.get_meta("graders"), store.path)),
     )
+
+
+def graded_by(data: RunData, grader: ExtraGrader) -> RunData:
+    """The run as if `grader` (with its R) had been its grader: its gradings are scored."""
+    update = {"grader": grader.entry, "gradings": grader.gradings}
+    return dataclasses.replace(data, config=data.config.model_copy(update=update))
+
+
+def results_per_grader(data: RunData) -> list[RunResults]:
+    """The run's results by its own grader, then by each grader `skillmix regrade` added."""
+    return [build_results(data), *(build_results(graded_by(data, g)) for g in data.graders)]
 
 
 def build_results(data: RunData) -> RunResults:
@@ -91,8 +106,21 @@ def build_results(data: RunData) -> RunResults:
     )
 
 
-def load_results(store: RunStore) -> RunResults:
-    return build_results(read_run(store))
+def load_results(store: RunStore, grader: str | None = None) -> RunResults:
+    """The results by the run's own grader, or by the grader labelled `grader`."""
+    return graded_results(read_run(store), grader)
+
+
+def graded_results(data: RunData, grader: str | None = None) -> RunResults:
+    """The results by the run's own grader, or by the grader labelled `grader`."""
+    every = results_per_grader(data)
+    if grader is None:
+        return every[0]
+    for results in every:
+        if results.config.grader.label == grader:
+            return results
+    known = ", ".join(repr(r.config.grader.label) for r in every)
+    raise SkillmixError(f"no grader {grader!r} in this run (graders: {known})", field="--grader")
 
 
 def _add(total: float | None, cost: float | None) -> float | None:

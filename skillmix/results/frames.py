@@ -14,7 +14,7 @@ import pandas as pd
 
 from skillmix.config import RunConfig
 from skillmix.records import GenerationRecord, GradingRecord, Item
-from skillmix.results.build import RunData, RunResults, build_results, load_results
+from skillmix.results.build import RunData, RunResults, build_results, graded_results, load_results
 from skillmix.results.metrics import METRICS, headline_value
 from skillmix.run.store import RunStore
 
@@ -88,19 +88,20 @@ def build_frames(
     return frames_of(build_results(RunData(config, items, gens, grads)))
 
 
-def frames_from_store(store: RunStore) -> RunFrames:
-    return frames_of(load_results(store))
+def frames_from_store(store: RunStore, grader: str | None = None) -> RunFrames:
+    return frames_of(load_results(store, grader))
 
 
-def load_run(path: Path | str) -> RunFrames:
-    """A run directory, or a JSONL file written by `skillmix export --jsonl`, as DataFrames."""
+def load_run(path: Path | str, grader: str | None = None) -> RunFrames:
+    """A run directory, or a JSONL file written by `skillmix export --jsonl`, as DataFrames:
+    the results by the run's own grader, or by the grader labelled `grader`."""
     from skillmix.results.jsonl import read_jsonl
 
     path = Path(path)
     if path.is_file():
-        return frames_of(build_results(read_jsonl(path)))
+        return frames_of(graded_results(read_jsonl(path), grader))
     store = RunStore.open_for_reading(path)
     try:
-        return frames_from_store(store)
+        return frames_from_store(store, grader)
     finally:
         store.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
 from skillmix.outputs import check_output_file, write_file
-from skillmix.results.build import RunResults, load_results
+from skillmix.results.build import RunResults, read_run, results_per_grader
 from skillmix.run.store import RunStore
 
 EXPORT_COLUMNS = [
@@ -49,8 +50,13 @@ def write_csv(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
     return frame
 
 
-def write_leaderboard(results: RunResults, out: Path) -> pd.DataFrame:
-    return write_csv(results_frame(results), out)
+def leaderboard_frame(every: Sequence[RunResults]) -> pd.DataFrame:
+    """The rows of a run's results by each of its graders (the `grader` column tells them)."""
+    return pd.concat([results_frame(results) for results in every], ignore_index=True)
+
+
+def write_leaderboard(every: Sequence[RunResults], out: Path) -> pd.DataFrame:
+    return write_csv(leaderboard_frame(every), out)
 
 
 def export_csv(run_dirs: list[Path], out: Path) -> pd.DataFrame:
@@ -59,7 +65,7 @@ def export_csv(run_dirs: list[Path], out: Path) -> pd.DataFrame:
     for run_dir in run_dirs:
         store = RunStore.open_for_reading(run_dir)
         try:
-            frames.append(results_frame(load_results(store)))
+            frames.append(leaderboard_frame(results_per_grader(read_run(store))))
         finally:
             store.close()
     return write_csv(pd.concat(frames, ignore_index=True), out)

@@ -283,3 +283,34 @@ def render_estimates(rows: Sequence[EstimateRow], console: Console) -> Group:
 
 def print_estimates(rows: Sequence[EstimateRow], console: Console) -> None:
     console.print(render_estimates(rows, console), soft_wrap=False)
+
+
+# Agreement across graders (a frame of skillmix.results.cross_grader.cross_grader_agreement).
+
+AGREEMENT_COLUMNS = {
+    "grader": "grader",
+    "criterion": "criterion",
+    "units": "n",
+    "percent_agreement": "agree",
+    "cohen_kappa": "kappa",
+    "krippendorff_alpha": "alpha",
+    "false_pass": "f.pass",
+    "false_fail": "f.fail",
+}
+AGREEMENT_LEGEND = [
+    "agree: share of points judged alike; kappa: Cohen's; alpha: Krippendorff's",
+    "f.pass / f.fail: passed what the reference failed / failed what it passed",
+]
+
+
+def print_grader_agreement(frame: pd.DataFrame, reference: str, console: Console) -> None:
+    """Each grader against the reference, per kind of criterion: agreement, Cohen's kappa,
+    Krippendorff's alpha, and the points it passed or failed against the reference."""
+    table = Table(title=f"Agreement with {reference} (its verdicts taken as right)")
+    for header in AGREEMENT_COLUMNS.values():
+        text = header in ("grader", "criterion")
+        table.add_column(header, justify="left" if text else "right", overflow="fold")
+    shown = frame[list(AGREEMENT_COLUMNS)]
+    for values in shown.itertuples(index=False):
+        table.add_row(*(_comparison_cell(v, "", True) for v in values))
+    console.print(Group(table, *_legend(AGREEMENT_LEGEND)), soft_wrap=False)

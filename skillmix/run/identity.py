@@ -18,7 +18,8 @@ from skillmix.records import Item
 ENTRY_FIELDS = {"model", "params", "system_prompt", "options"}
 
 
-def _entry(entry: ModelEntry) -> Any:
+def entry_identity(entry: ModelEntry) -> Any:
+    """What a model entry's requests depend on (not its retries, concurrency or label)."""
     return entry.model_dump(mode="json", include=ENTRY_FIELDS)
 
 
@@ -37,10 +38,10 @@ def identity(config: RunConfig, catalog_hash: str, prompt_hash: str) -> dict[str
         "rubric_wording": config.rubric_wording.value,
         "answer_extraction": config.answer_extraction.value,
         "structured_grading": config.structured_grading,
-        f"grader ({config.grader.label})": _entry(config.grader),
+        f"grader ({config.grader.label})": entry_identity(config.grader),
     }
     for entry in config.students:
-        found[f"students ({entry.label})"] = _entry(entry)
+        found[f"students ({entry.label})"] = entry_identity(entry)
     return found
 
 

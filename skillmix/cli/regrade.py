@@ -1,0 +1,96 @@
+"""`skillmix regrade`: grade a run's stored answers with another grader (no student call)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from skillmix.cli.console import errors, user_errors
+from skillmix.cli.evaluate import say_what_went_wrong
+from skillmix.errors import SkillmixError, describe_validation
+
+if TYPE_CHECKING:
+    from skillmix.config import ExtraGrader
+
+INTERRUPTED = "interrupted: every grading finished is stored; rerun the same command to resume"
+
+
+def regrade_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (skillmix eval or import).")],
+    grader: Annotated[str, typer.Option("--grader", help="The grader's model string.")],
+    name: Annotated[str | None, typer.Option(help="Its label (default: the model).")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="An OpenAI-compatible server.")
+    ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option("--system-prompt", help="The grader's system prompt.")
+    ] = None,
+    max_concurrency: Annotated[
+        int | None, typer.Option("--max-concurrency", min=1, help="Its calls in flight.")
+    ] = None,
+    gradings: Annotated[
+        int | None, typer.Option(min=1, help="R gradings per answer (default: the run's).")
+    ] = None,
+    skills: Annotated[
+        Path | None, typer.Option(help="The run's skills file, if not where its config says.")
+    ] = None,
+    topics: Annotated[Path | None, typer.Option(help="The run's topics file, likewise.")] = None,
+    grader_prompt: Annotated[
+        Path | None, typer.Option("--grader-prompt", help="The grader template to use.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Grade the stored answers of a run with another grader, beside the run's own gradings,
+    then print the report (one table per grader). Rerun the same command to resume."""
+    from skillmix.cli.progress import run_with_progress
+    from skillmix.cli.results import report_command
+    from skillmix.config import stored_config
+    from skillmix.run.regrade import (
+        Regrader,
+        RunFiles,
+        open_for_regrade,
+        record_grader,
+        regrade_plan,
+    )
+
+    with user_errors():
+        store = open_for_regrade(run_dir)
+        try:
+            run_gradings = stored_config(store.get_meta("config") or "", store.path).gradings
+            entry: dict[str, Any] = {"model": grader, "name": name, "base_url": base_url}
+            entry |= {"system_prompt": system_prompt, "max_concurrency": max_concurrency}
+            chosen = _extra_grader({"entry": entry, "gradings": gradings or run_gradings})
+            plan = regrade_plan(store, chosen, RunFiles(skills, topics, grader_prompt))
+            record_grader(store, chosen)
+            stats = asyncio.run(run_with_progress(Regrader(plan, store), quiet))
+        except KeyboardInterrupt:
+            stats = None
+        finally:
+            store.close()
+    if stats is None or stats.interrupted:
+        errors.print(INTERRUPTED)
+        raise typer.Exit(130)
+    say_what_went_wrong(stats)
+    report_command(run_dir)
+    if stats.failed and not stats.calls + stats.cached:
+        raise typer.Exit(1)  # nothing succeeded: the reasons are above
+
+
+OPTIONS = {"entry.model": "--grader", "entry.base_url": "--base-url", "entry.name": "--name"}
+
+
+def _extra_grader(data: dict[str, Any]) -> ExtraGrader:
+    """The grader the options describe; a bad value is one line naming the option."""
+    from pydantic import ValidationError
+
+    from skillmix.config import ExtraGrader
+
+    try:
+        return ExtraGrader.model_validate(data)
+    except ValidationError as exc:
+        field, message = describe_validation(exc)
+        option = OPTIONS.get(field, f"--{field.removeprefix('entry.').replace('_', '-')}")
+        raise SkillmixError(message, field=option) from None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from skillmix.cli.console import console, user_errors, warn
 from skillmix.errors import SkillmixError
+
+if TYPE_CHECKING:
+    from skillmix.results.jury import JuryRule
 
 
 def report_command(
@@ -19,14 +22,19 @@ def report_command(
     max_items: Annotated[
         int, typer.Option("--max-items", min=0, help="Generations listed in the HTML report.")
     ] = 300,
+    jury: Annotated[
+        str | None,
+        typer.Option(help="Also score the jury of the run's graders: majority or unanimous."),
+    ] = None,
 ) -> None:
     """Print the model x k table (mean ± standard error, with unscored and failed counts).
 
     RUN_DIR/leaderboard.csv is a copy of the table: where it cannot be written (a read-only
     run directory, a full disk) the command says so in one warning line and still succeeds."""
     from skillmix.outputs import check_output_file
-    from skillmix.results.build import read_run, results_per_grader
+    from skillmix.results.build import build_results, read_run, results_per_grader
     from skillmix.results.cross_grader import cross_grader_agreement
+    from skillmix.results.jury import with_jury
     from skillmix.results.leaderboard import write_leaderboard
     from skillmix.results.terminal import print_grader_agreement, print_report
     from skillmix.run.store import RunStore
@@ -40,6 +48,8 @@ def report_command(
         finally:
             store.close()
         every = results_per_grader(data)
+        if jury is not None:
+            every.append(build_results(with_jury(data, _jury_rule(jury))))
         for results in every:
             print_report(results, console)
         if data.graders:
@@ -53,6 +63,18 @@ def report_command(
             warn(f"{exc}; the table above is the report")
         if html is not None:
             console.print(f"html report: {_html_report(run_dir, html, max_items)}")
+
+
+def _jury_rule(name: str) -> JuryRule:
+    from skillmix.results.jury import JuryRule
+
+    try:
+        return JuryRule(name)
+    except ValueError:
+        known = ", ".join(rule.value for rule in JuryRule)
+        raise SkillmixError(
+            f"unknown jury rule {name!r} (known: {known})", field="--jury"
+        ) from None
 
 
 def _html_report(run_dir: Path, html: Path, max_items: int) -> Path:

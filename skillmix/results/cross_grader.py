@@ -49,13 +49,16 @@ def graders_of(data: RunData) -> dict[str, int]:
     return graders
 
 
-def verdicts(gradings: list[GradingRecord], grader: str, r: int) -> dict[Unit, int]:
-    """The grader's majority verdict per answer and rubric point."""
+def verdicts(
+    gradings: list[GradingRecord], grader: str, r: int, *, final: bool = False
+) -> dict[Unit, int]:
+    """The grader's majority verdict per answer and rubric point, on the points as it gave
+    them (or, `final`, as scored: after the sentence rule and naming penalty)."""
     by_answer: dict[tuple[str, str, int], list[dict[str, int]]] = defaultdict(list)
     for g in gradings:
-        scored = g.status is GradingStatus.SCORED and g.grader_points is not None
-        if g.grader == grader and g.grading < r and scored and g.grader_points is not None:
-            by_answer[(g.student, g.item_id, g.gen)].append(dict(g.grader_points))
+        points = g.points if final else g.grader_points
+        if g.grader == grader and g.grading < r and g.status is GradingStatus.SCORED and points:
+            by_answer[(g.student, g.item_id, g.gen)].append(dict(points))
     return {
         (*answer, key): point
         for answer, points in by_answer.items()

@@ -213,3 +213,21 @@ def test_an_imported_official_run_is_regraded_with_its_catalog(
     assert "Correctly illustrates" in sent["messages"][-1]["content"]  # the official wording
     graders = set(pd.read_csv(run_dir / "leaderboard.csv")["grader"])
     assert graders == {"imported/gpt-4", f"openai/{SECOND}"}  # the official grader's, and ours
+
+
+def test_report_adds_the_jury_of_the_run_s_graders(
+    finished: Path, server: tuple[ServerHandle, Path], tmp_path: Path
+) -> None:
+    handle, _ = server
+    run_dir = Path(shutil.copytree(finished, tmp_path / "run"))
+    assert CliRunner().invoke(app, regrade_args(run_dir, handle)).exit_code == 0
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--jury", "unanimous"])
+    assert result.exit_code == 0, result.output
+    jury = f"jury (unanimous: openai/{JUDGE}, openai/{SECOND})"
+    assert set(pd.read_csv(run_dir / "leaderboard.csv")["grader"]) == {
+        f"openai/{JUDGE}",
+        f"openai/{SECOND}",
+        jury,
+    }
+    bad = CliRunner().invoke(app, ["report", str(run_dir), "--jury", "loudest"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --jury: unknown jury rule")

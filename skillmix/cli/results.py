@@ -34,9 +34,10 @@ def report_command(
     from skillmix.outputs import check_output_file
     from skillmix.results.build import build_results, read_run, results_per_grader
     from skillmix.results.cross_grader import cross_grader_agreement
+    from skillmix.results.grader_checks import length_bias, self_preference
     from skillmix.results.jury import with_jury
     from skillmix.results.leaderboard import write_leaderboard
-    from skillmix.results.terminal import print_grader_agreement, print_report
+    from skillmix.results.terminal import print_grader_agreement, print_length_bias, print_report
     from skillmix.run.store import RunStore
 
     with user_errors():
@@ -55,6 +56,10 @@ def report_command(
         if data.graders:
             agreement = cross_grader_agreement(data)
             print_grader_agreement(agreement, data.config.grader.label, console)
+            print_length_bias(length_bias(every[: 1 + len(data.graders)]), console)
+        graders = [data.config.grader, *(g.entry for g in data.graders)]
+        for line in self_preference(data.config.students, graders):
+            console.print(f"note: {line}", markup=False, highlight=False)
         out = run_dir / "leaderboard.csv"
         try:
             write_leaderboard(every, out)

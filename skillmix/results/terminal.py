@@ -314,3 +314,15 @@ def print_grader_agreement(frame: pd.DataFrame, reference: str, console: Console
     for values in shown.itertuples(index=False):
         table.add_row(*(_comparison_cell(v, "", True) for v in values))
     console.print(Group(table, *_legend(AGREEMENT_LEGEND)), soft_wrap=False)
+
+
+def print_length_bias(frame: pd.DataFrame, console: Console) -> None:
+    """Per grader and student: how answer length goes with the skill fraction it gets."""
+    table = Table(title="Answer length vs skill fraction (Spearman), per grader")
+    for header in ("grader", "student", "rho", "p", "n", "words"):
+        text = header in ("grader", "student")
+        table.add_column(header, justify="left" if text else "right", overflow="fold")
+    columns = ["grader", "student", "spearman_rho", "p_value", "n", "mean_words"]
+    for values in frame[columns].itertuples(index=False):
+        table.add_row(*(_comparison_cell(v, "", True) for v in values))
+    console.print(table, soft_wrap=False)

@@ -91,6 +91,7 @@ def test_regrading_calls_no_student_and_keeps_the_run_s_gradings(
     assert len(gradings_by(run_dir, f"openai/{SECOND}")) == 12
     assert f"grader openai/{JUDGE}" in result.stdout and f"grader openai/{SECOND}" in result.stdout
     assert f"Agreement with openai/{JUDGE}" in result.stdout
+    assert "Answer length vs skill fraction (Spearman), per grader" in result.stdout
     board = pd.read_csv(run_dir / "leaderboard.csv")
     rows = 2 * 3  # one student x k = 1, 2 x three metrics, per grader
     assert board.groupby("grader").size().to_dict() == {

@@ -16,6 +16,7 @@ from skillmix.results.build import RunResults
 from skillmix.results.build import load_results as results_of
 from skillmix.run.opening import open_run
 from skillmix.run.plan import build_plan
+from skillmix.run.regrade import config_graders
 from skillmix.run.runner import Runner
 from skillmix.run.store import RunStore
 
@@ -26,6 +27,8 @@ def evaluate(config: RunConfig | dict[str, Any] | Path | str) -> RunResults:
     store = open_run(plan)
     try:
         asyncio.run(Runner(plan, store).run())
+        for regrader in config_graders(plan, store):  # the config's other graders
+            asyncio.run(regrader.run())
         return results_of(store)
     finally:
         store.close()

@@ -27,6 +27,7 @@ from skillmix.errors import SkillmixError, describe_validation
 from skillmix.models import BackendSettings, GenerationParams, defaults, split_model_string
 from skillmix.models.prices import Price
 from skillmix.models.retry import RetryPolicy
+from skillmix.protocol.grading import JuryRule
 from skillmix.protocol.rubric import RubricWording
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.protocol.sentences import NamingPenalty, SentenceSplitter
@@ -186,6 +187,9 @@ class RunConfig(Strict):
     gradings: int = Field(default=1, gt=0, le=MAX_GRADINGS, strict=True)
     students: list[ModelEntry] = Field(min_length=1, max_length=MAX_STUDENTS)
     grader: ModelEntry
+    # more graders, each grading every answer R times beside the grader (as `skillmix regrade`)
+    graders: list[ModelEntry] = Field(default=[], max_length=MAX_STUDENTS)
+    jury: JuryRule | None = None  # the report also scores the graders combined
     common_skills: CommonSkills = CommonSkills.SCORING
     sentence_splitter: SentenceSplitter = SentenceSplitter.OFFICIAL
     naming_penalty: NamingPenalty = NamingPenalty.SUBSTRING
@@ -226,6 +230,13 @@ class RunConfig(Strict):
                 f"{items:,} items in all (len(k) x items_per_k), more than {MAX_ITEMS:,}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _distinct_graders(self) -> RunConfig:
+        labels = [g.label for g in (self.grader, *self.graders)]
+        if len(set(labels)) != len(labels):
+            raise ValueError("two graders share a label: give each a distinct `name`")
+        return self
 
     @field_validator("students")
     @classmethod

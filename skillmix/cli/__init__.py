@@ -13,6 +13,7 @@ from typer._click.core import Context
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
+from skillmix.cli.calibrate import calibrate_command
 from skillmix.cli.catalog import catalog_app
 from skillmix.cli.console import errors
 from skillmix.cli.evaluate import eval_command, sample_command
@@ -62,6 +63,7 @@ app.command("export")(export_command)
 app.command("import-official")(import_official_command)
 app.command("sample")(sample_command)
 app.command("prompts")(prompts_command)
+app.command("calibrate")(calibrate_command)
 app.add_typer(catalog_app, name="catalog")
 
 __all__ = ["app"]

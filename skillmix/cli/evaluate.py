@@ -68,6 +68,7 @@ def eval_command(
     from skillmix.cli.results import report_command
     from skillmix.run.opening import open_run
     from skillmix.run.plan import build_plan
+    from skillmix.run.regrade import config_graders
     from skillmix.run.runner import Runner
 
     with user_errors():
@@ -79,6 +80,10 @@ def eval_command(
         runner = Runner(plan, store)
         try:
             stats = asyncio.run(run_with_progress(runner, quiet))
+            for regrader in config_graders(plan, store) if not stats.interrupted else []:
+                graded = asyncio.run(run_with_progress(regrader, quiet))
+                say_what_went_wrong(graded)
+                stats.interrupted |= graded.interrupted
         except KeyboardInterrupt:
             stats = None
         finally:

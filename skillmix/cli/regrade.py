@@ -16,18 +16,23 @@ if TYPE_CHECKING:
     from skillmix.config import ExtraGrader
 
 INTERRUPTED = "interrupted: every grading finished is stored; rerun the same command to resume"
+# the grader's options, shared with `skillmix calibrate`
+GraderOption = Annotated[str, typer.Option("--grader", help="The grader's model string.")]
+NameOption = Annotated[str | None, typer.Option(help="Its label (default: the model).")]
+BaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", help="An OpenAI-compatible server.")
+]
+SystemPromptOption = Annotated[
+    str | None, typer.Option("--system-prompt", help="The grader's system prompt.")
+]
 
 
 def regrade_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (skillmix eval or import).")],
-    grader: Annotated[str, typer.Option("--grader", help="The grader's model string.")],
-    name: Annotated[str | None, typer.Option(help="Its label (default: the model).")] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="An OpenAI-compatible server.")
-    ] = None,
-    system_prompt: Annotated[
-        str | None, typer.Option("--system-prompt", help="The grader's system prompt.")
-    ] = None,
+    grader: GraderOption,
+    name: NameOption = None,
+    base_url: BaseUrlOption = None,
+    system_prompt: SystemPromptOption = None,
     max_concurrency: Annotated[
         int | None, typer.Option("--max-concurrency", min=1, help="Its calls in flight.")
     ] = None,
@@ -62,7 +67,7 @@ def regrade_command(
             run_gradings = stored_config(store.get_meta("config") or "", store.path).gradings
             entry: dict[str, Any] = {"model": grader, "name": name, "base_url": base_url}
             entry |= {"system_prompt": system_prompt, "max_concurrency": max_concurrency}
-            chosen = _extra_grader({"entry": entry, "gradings": gradings or run_gradings})
+            chosen = extra_grader({"entry": entry, "gradings": gradings or run_gradings})
             plan = regrade_plan(store, chosen, RunFiles(skills, topics, grader_prompt))
             record_grader(store, chosen)
             stats = asyncio.run(run_with_progress(Regrader(plan, store), quiet))
@@ -82,7 +87,7 @@ def regrade_command(
 OPTIONS = {"entry.model": "--grader", "entry.base_url": "--base-url", "entry.name": "--name"}
 
 
-def _extra_grader(data: dict[str, Any]) -> ExtraGrader:
+def extra_grader(data: dict[str, Any]) -> ExtraGrader:
     """The grader the options describe; a bad value is one line naming the option."""
     from pydantic import ValidationError
 

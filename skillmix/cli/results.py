@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from skillmix.cli.console import console, user_errors, warn
 from skillmix.errors import SkillmixError
-
-if TYPE_CHECKING:
-    from skillmix.results.jury import JuryRule
+from skillmix.protocol.grading import JuryRule
 
 
 def report_command(
@@ -23,8 +21,8 @@ def report_command(
         int, typer.Option("--max-items", min=0, help="Generations listed in the HTML report.")
     ] = 300,
     jury: Annotated[
-        str | None,
-        typer.Option(help="Also score the jury of the run's graders: majority or unanimous."),
+        JuryRule | None,
+        typer.Option(help="Also score the jury of the run's graders (default: the config's)."),
     ] = None,
 ) -> None:
     """Print the model x k table (mean ± standard error, with unscored and failed counts).
@@ -49,8 +47,9 @@ def report_command(
         finally:
             store.close()
         every = results_per_grader(data)
-        if jury is not None:
-            every.append(build_results(with_jury(data, _jury_rule(jury))))
+        rule = jury or data.config.jury
+        if rule is not None and data.graders:
+            every.append(build_results(with_jury(data, rule)))
         for results in every:
             print_report(results, console)
         if data.graders:
@@ -68,18 +67,6 @@ def report_command(
             warn(f"{exc}; the table above is the report")
         if html is not None:
             console.print(f"html report: {_html_report(run_dir, html, max_items)}")
-
-
-def _jury_rule(name: str) -> JuryRule:
-    from skillmix.results.jury import JuryRule
-
-    try:
-        return JuryRule(name)
-    except ValueError:
-        known = ", ".join(rule.value for rule in JuryRule)
-        raise SkillmixError(
-            f"unknown jury rule {name!r} (known: {known})", field="--jury"
-        ) from None
 
 
 def _html_report(run_dir: Path, html: Path, max_items: int) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from skillmix.catalog import Catalog
@@ -23,6 +24,13 @@ from skillmix.protocol.sentences import (
     names_skill,
 )
 from skillmix.records import ChatMessage, GradingStatus, Item, Points
+
+
+class JuryRule(StrEnum):
+    """How a jury of graders combines their verdicts on a point."""
+
+    MAJORITY = "majority"  # more than half of the graders award the point
+    UNANIMOUS = "unanimous"  # every grader awards it
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ import pandas as pd
 from skillmix.outputs import write_text
 from skillmix.records import GradingRecord
 from skillmix.results import analysis
-from skillmix.results.build import RunResults, load_results
+from skillmix.results.build import RunData, RunResults, read_run, results_per_grader
+from skillmix.results.cross_grader import cross_grader_agreement
 from skillmix.results.frames import RunFrames, frames_of
 from skillmix.results.metrics import METRICS
 from skillmix.run.store import RunStore, StoredResponse
@@ -222,10 +223,27 @@ def _items(store: RunStore, results: RunResults, max_items: int) -> str:
     )
 
 
+def _other_graders(data: RunData, every: list[RunResults]) -> str:
+    """The leaderboard by each grader `regrade` added, and their agreement with the run's."""
+    if not data.graders:
+        return ""
+    parts = [f"<h3>Graded by {escape(r.config.grader.label)}</h3>" for r in every[1:]]
+    boards = [_leaderboard(r, analysis.uncertainty(frames_of(r))) for r in every[1:]]
+    agreement = _table(cross_grader_agreement(data), ("grader", "criterion"))
+    note = (
+        f"<h3>Agreement with {escape(data.config.grader.label)}</h3><p class='note'>Each grader's "
+        "majority verdict per point, on its own points; false_pass: passed what the run's "
+        "grader failed.</p>"
+    )
+    return "".join(p + b for p, b in zip(parts, boards, strict=True)) + note + agreement
+
+
 def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path:
     store = RunStore.open_for_reading(run_dir)
     try:
-        results = load_results(store)
+        data = read_run(store)
+        every = results_per_grader(data)
+        results = every[0]
         frames = frames_of(results)
         stored_sizes = store.get_meta("catalog_sizes")
         sizes = json.loads(stored_sizes) if stored_sizes else PAPER_CATALOG
@@ -244,7 +262,7 @@ def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path
             leaderboard=_leaderboard(results, analysis.uncertainty(frames)),
             curves=_curves(results),
             skills=_skills(frames),
-            agreement=_agreement(frames),
+            agreement=_agreement(frames) + _other_graders(data, every),
             novelty=_novelty(frames, sizes, stored_sizes is None),
             cost=_cost(results),
             items=_items(store, results, max_items),

@@ -6,21 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skillmix.config import RunConfig
+from skillmix.config import ExtraGrader, RunConfig, stored_graders
 from skillmix.outputs import write_file
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.build import RunData
 from skillmix.run.store import RunStore
 
-TABLES = ("config", "item", "generation", "grading")
+TABLES = ("config", "grader", "item", "generation", "grading")
 
 
 def export_jsonl(store: RunStore, out: Path) -> int:
     """Every stored item, generation and grading: one JSON object per line, tagged by `table`,
-    the first line carrying the run's configuration. Returns the number of lines."""
+    the first line carrying the run's configuration, then one per grader `regrade` added.
+    Returns the number of lines."""
     lines: list[dict[str, Any]] = [
         {"table": "config", **json.loads(store.get_meta("config") or "{}")}
     ]
+    graders = stored_graders(store.get_meta("graders"), store.path)
+    lines += [{"table": "grader", **g.model_dump(mode="json")} for g in graders]
     lines += [{"table": "item", **item.model_dump(mode="json")} for item in store.items()]
     lines += [{"table": "generation", **g.model_dump(mode="json")} for g in store.generations()]
     lines += [{"table": "grading", **g.model_dump(mode="json")} for g in store.gradings()]
@@ -51,4 +54,5 @@ def read_jsonl(path: Path) -> RunData:
         [Item.model_validate(r) for r in tables["item"]],
         [GenerationRecord.model_validate(r) for r in tables["generation"]],
         [GradingRecord.model_validate(r) for r in tables["grading"]],
+        graders=tuple(ExtraGrader.model_validate(g) for g in tables["grader"]),
     )

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from enum import StrEnum
 
 from skillmix.config import ModelEntry
+from skillmix.protocol.grading import JuryRule
 from skillmix.records import GradingRecord, GradingStatus
 from skillmix.results.build import RunData
 from skillmix.results.cross_grader import Unit, graders_of, verdicts
-
-
-class JuryRule(StrEnum):
-    MAJORITY = "majority"  # more than half of the graders award the point
-    UNANIMOUS = "unanimous"  # every grader awards it
 
 
 def jury_label(data: RunData, rule: JuryRule) -> str:

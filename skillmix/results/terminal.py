@@ -326,3 +326,24 @@ def print_length_bias(frame: pd.DataFrame, console: Console) -> None:
     for values in frame[columns].itertuples(index=False):
         table.add_row(*(_comparison_cell(v, "", True) for v in values))
     console.print(table, soft_wrap=False)
+
+
+def print_calibration(
+    grader: str, table: pd.DataFrame, full: dict[str, float | int], console: Console
+) -> None:
+    """A grader on the labelled set: per kind of criterion, then full marks."""
+    title = f"{grader} on the calibration set (labels taken as right)"
+    shown = Table(title=title)
+    for header in ("criterion", "n", "accuracy", "false pass", "of", "false fail", "of"):
+        shown.add_column(header, justify="left" if header == "criterion" else "right")
+    columns = ["criterion", "n", "accuracy", "false_pass_rate", "labelled_0"]
+    for values in table[[*columns, "false_fail_rate", "labelled_1"]].itertuples(index=False):
+        shown.add_row(*(_comparison_cell(v, "", True) for v in values))
+    console.print(shown, soft_wrap=False)
+    console.print(
+        f"full marks: agrees with the labels on {full['agreement']:.1%} of {full['answers']} "
+        f"answers; {full['false_full_marks']} full marks the labels deny, "
+        f"{full['missed_full_marks']} missed",
+        markup=False,
+        highlight=False,
+    )

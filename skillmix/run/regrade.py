@@ -68,7 +68,7 @@ def regrade_plan(store: RunStore, grader: ExtraGrader, files: RunFiles) -> RunPl
         _check_unchanged(store, "prompt_hash", prompts.content_hash, "prompts", "--grader-prompt")
     items = [i for i in store.items() if i.k in config.k and i.index < config.items_per_k]
     _check_items_in(items, catalog, config)
-    backend = _grader_backend(grader.entry)
+    backend = grader_backend(grader.entry)
     return RunPlan(config, store.path, catalog, items, prompts, [], backend)
 
 
@@ -106,7 +106,7 @@ def _check_items_in(items: list[Item], catalog: Catalog, config: RunConfig) -> N
             )
 
 
-def _grader_backend(entry: ModelEntry) -> ModelBackend:
+def grader_backend(entry: ModelEntry) -> ModelBackend:
     try:
         return create_backend(entry.model, entry.settings)
     except SkillmixError as exc:
@@ -137,6 +137,17 @@ def record_grader(store: RunStore, grader: ExtraGrader) -> None:
     kept = [g for g in graders if g.entry.label != label]
     value = [g.model_dump(mode="json") for g in [*kept, grader]]
     store.set_meta("graders", json.dumps(value))
+
+
+def config_graders(plan: RunPlan, store: RunStore) -> list[Regrader]:
+    """The config's own extra graders (`graders:`), recorded, each ready to grade the run's
+    answers R times once its students have answered."""
+    regraders = []
+    for entry in plan.config.graders:
+        grader = ExtraGrader(entry=entry, gradings=plan.config.gradings)
+        record_grader(store, grader)
+        regraders.append(Regrader(regrade_plan(store, grader, RunFiles()), store))
+    return regraders
 
 
 class Regrader(Runner):

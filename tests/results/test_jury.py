@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from skillmix.config import ExtraGrader, ModelEntry, parse_config
+from skillmix.protocol.grading import JuryRule
 from skillmix.records import GenerationRecord, GenerationStatus, GradingStatus, Item
 from skillmix.results.build import RunData, build_results
-from skillmix.results.jury import JuryRule, jury_gradings, with_jury
+from skillmix.results.jury import jury_gradings, with_jury
 from tests.helpers.configs import model_entry, run_config
 from tests.results.test_cross_grader import ALL_ONES, grading
 

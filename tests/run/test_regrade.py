@@ -91,6 +91,11 @@ def test_regrading_calls_no_student_and_keeps_the_run_s_gradings(
     assert len(gradings_by(run_dir, f"openai/{SECOND}")) == 12
     assert f"grader openai/{JUDGE}" in result.stdout and f"grader openai/{SECOND}" in result.stdout
     assert f"Agreement with openai/{JUDGE}" in result.stdout
+    page = tmp_path / "report.html"
+    html = CliRunner().invoke(app, ["report", str(run_dir), "--html", str(page)])
+    assert html.exit_code == 0, html.output
+    text = page.read_text(encoding="utf-8")
+    assert f"Graded by openai/{SECOND}" in text and f"Agreement with openai/{JUDGE}" in text
     assert "Answer length vs skill fraction (Spearman), per grader" in result.stdout
     board = pd.read_csv(run_dir / "leaderboard.csv")
     rows = 2 * 3  # one student x k = 1, 2 x three metrics, per grader
@@ -113,6 +118,12 @@ def test_compare_and_frames_take_a_grader(
     own, second = skillmix.load_run(run_dir), skillmix.load_run(run_dir, f"openai/{SECOND}")
     assert own.config.grader.label == f"openai/{JUDGE}"
     assert second.config.grader.label == f"openai/{SECOND}" and second.config.gradings == 2
+    exported = tmp_path / "run.jsonl"
+    assert (
+        CliRunner().invoke(app, ["export", str(run_dir), "--jsonl", str(exported)]).exit_code == 0
+    )
+    from_export = skillmix.load_run(exported, f"openai/{SECOND}")
+    pd.testing.assert_frame_equal(from_export.points, second.points)  # the graders travel too
     unknown = CliRunner().invoke(
         app,
         ["compare", str(run_dir), "--a", "x", "--b", "y", "--grader", "nobody"],
@@ -231,4 +242,42 @@ def test_report_adds_the_jury_of_the_run_s_graders(
         jury,
     }
     bad = CliRunner().invoke(app, ["report", str(run_dir), "--jury", "loudest"])
-    assert bad.exit_code == 2 and bad.stderr.startswith("error: --jury: unknown jury rule")
+    assert bad.exit_code == 2 and "'loudest'" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_a_config_s_graders_grade_every_answer_and_its_jury_is_reported(
+    server: tuple[ServerHandle, Path], tmp_path: Path
+) -> None:
+    handle, log = server
+    url = f"{handle.base_url}/v1"
+    data = run_config(
+        tmp_path / "run",
+        k=[1],
+        items_per_k=3,
+        gradings=2,
+        students=[model_entry(f"openai/{STUDENT}", base_url=url)],
+        grader=model_entry(f"openai/{JUDGE}", base_url=url),
+        graders=[model_entry(f"openai/{SECOND}", base_url=url)],
+        jury="majority",
+    )
+    config = write_config(tmp_path / "c.yaml", data)
+    before = models_received(log)
+    result = CliRunner().invoke(app, ["eval", str(config), "-q"])
+    assert result.exit_code == 0, result.output
+    assert models_received(log) - before == {STUDENT: 3 * 2, JUDGE: 3 * 2, SECOND: 3 * 2}
+    jury = f"jury (majority: openai/{JUDGE}, openai/{SECOND})"
+    graders = set(pd.read_csv(tmp_path / "run" / "leaderboard.csv")["grader"])
+    assert graders == {f"openai/{JUDGE}", f"openai/{SECOND}", jury}
+    twice = CliRunner().invoke(app, ["eval", str(config), "-q"])
+    assert twice.exit_code == 0 and models_received(log) - before == {
+        STUDENT: 6,
+        JUDGE: 6,
+        SECOND: 6,
+    }  # all stored: a rerun calls nothing
+
+
+def test_two_graders_of_one_label_are_refused(tmp_path: Path) -> None:
+    same = model_entry("openai/x", base_url="http://127.0.0.1:9/v1")
+    data = run_config(tmp_path / "run", grader=same, graders=[same])
+    result = CliRunner().invoke(app, ["eval", str(write_config(tmp_path / "c.yaml", data))])
+    assert result.exit_code == 2 and "two graders share a label" in result.stderr

@@ -50,6 +50,8 @@ def report_command(
         rule = jury or data.config.jury
         if rule is not None and data.graders:
             every.append(build_results(with_jury(data, rule)))
+        elif jury is not None:
+            warn("--jury needs two graders or more: this run has one (see skillmix regrade)")
         for results in every:
             print_report(results, console)
         if data.graders:

@@ -241,6 +241,9 @@ def test_report_adds_the_jury_of_the_run_s_graders(
         f"openai/{SECOND}",
         jury,
     }
+    one_grader = Path(shutil.copytree(finished, tmp_path / "one-grader"))
+    alone = CliRunner().invoke(app, ["report", str(one_grader), "--jury", "majority"])
+    assert alone.exit_code == 0 and alone.stderr.startswith("warning: --jury needs two graders")
     bad = CliRunner().invoke(app, ["report", str(run_dir), "--jury", "loudest"])
     assert bad.exit_code == 2 and "'loudest'" in bad.stderr and len(bad.stderr.splitlines()) == 1
 

@@ -65,7 +65,6 @@ def eval_command(
 ) -> None:
     """Run (or resume) a Skill-Mix evaluation, then print the report and write leaderboard.csv."""
     from skillmix.cli.progress import run_with_progress, stats_text
-    from skillmix.cli.results import report_command
     from skillmix.run.opening import open_run
     from skillmix.run.plan import build_plan
     from skillmix.run.regrade import config_graders
@@ -88,14 +87,22 @@ def eval_command(
             stats = None
         finally:
             store.close()
-        if stats is None or stats.interrupted:
-            errors.print(INTERRUPTED)
-            raise typer.Exit(130)
-        if not quiet:
+        if stats is not None and not stats.interrupted and not quiet:
             done = f"done: {stats.done} of {stats.total} generations"
             errors.print(f"{done} · {stats_text(stats, runner.concurrency())}", highlight=False)
+    end_of_run(stats, plan.config.output_dir, INTERRUPTED)
+
+
+def end_of_run(stats: RunStats | None, run_dir: Path, interrupted: str) -> None:
+    """After a run or re-grade: exit 130 if it was interrupted, else say what went wrong,
+    print the report, and exit 1 if nothing succeeded."""
+    from skillmix.cli.results import report_command
+
+    if stats is None or stats.interrupted:
+        errors.print(interrupted)
+        raise typer.Exit(130)
     say_what_went_wrong(stats)
-    report_command(plan.config.output_dir)
+    report_command(run_dir)
     if stats.failed and not stats.calls + stats.cached:
         raise typer.Exit(1)  # nothing succeeded: the reasons are above
 

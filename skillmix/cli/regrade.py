@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from skillmix.cli.console import errors, user_errors
-from skillmix.cli.evaluate import say_what_went_wrong
+from skillmix.cli.console import user_errors
+from skillmix.cli.evaluate import end_of_run
 from skillmix.errors import SkillmixError, describe_validation
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ def regrade_command(
     """Grade the stored answers of a run with another grader, beside the run's own gradings,
     then print the report (one table per grader). Rerun the same command to resume."""
     from skillmix.cli.progress import run_with_progress
-    from skillmix.cli.results import report_command
     from skillmix.config import stored_config
     from skillmix.run.regrade import (
         Regrader,
@@ -75,13 +74,7 @@ def regrade_command(
             stats = None
         finally:
             store.close()
-    if stats is None or stats.interrupted:
-        errors.print(INTERRUPTED)
-        raise typer.Exit(130)
-    say_what_went_wrong(stats)
-    report_command(run_dir)
-    if stats.failed and not stats.calls + stats.cached:
-        raise typer.Exit(1)  # nothing succeeded: the reasons are above
+    end_of_run(stats, run_dir, INTERRUPTED)
 
 
 OPTIONS = {"entry.model": "--grader", "entry.base_url": "--base-url", "entry.name": "--name"}

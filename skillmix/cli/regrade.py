@@ -55,19 +55,26 @@ def regrade_command(
     from skillmix.run.regrade import (
         Regrader,
         RunFiles,
+        check_grader,
         open_for_regrade,
         record_grader,
         regrade_plan,
     )
+    from skillmix.run.store import RunStore
 
     with user_errors():
-        store = open_for_regrade(run_dir)
+        reading = RunStore.open_for_reading(run_dir)  # all checked before the lock is taken
         try:
-            run_gradings = stored_config(store.get_meta("config") or "", store.path).gradings
+            run_gradings = stored_config(reading.get_meta("config") or "", reading.path).gradings
             entry: dict[str, Any] = {"model": grader, "name": name, "base_url": base_url}
             entry |= {"system_prompt": system_prompt, "max_concurrency": max_concurrency}
             chosen = extra_grader({"entry": entry, "gradings": gradings or run_gradings})
-            plan = regrade_plan(store, chosen, RunFiles(skills, topics, grader_prompt))
+            check_grader(reading, chosen)
+            plan = regrade_plan(reading, chosen, RunFiles(skills, topics, grader_prompt))
+        finally:
+            reading.close()
+        store = open_for_regrade(run_dir)
+        try:
             record_grader(store, chosen)
             stats = asyncio.run(run_with_progress(Regrader(plan, store), quiet))
         except KeyboardInterrupt:

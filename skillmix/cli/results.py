@@ -46,18 +46,18 @@ def report_command(
             data = read_run(store)
         finally:
             store.close()
-        every = results_per_grader(data)
+        by_grader = results_per_grader(data)
         rule = jury or data.config.jury
-        if rule is not None and data.graders:
-            every.append(build_results(with_jury(data, rule)))
-        elif jury is not None:
+        juries = [build_results(with_jury(data, rule))] if rule and data.graders else []
+        if jury is not None and not data.graders:
             warn("--jury needs two graders or more: this run has one (see skillmix regrade)")
+        every = [*by_grader, *juries]
         for results in every:
             print_report(results, console)
         if data.graders:
             agreement = cross_grader_agreement(data)
             print_grader_agreement(agreement, data.config.grader.label, console)
-            print_length_bias(length_bias(every[: 1 + len(data.graders)]), console)
+            print_length_bias(length_bias(by_grader), console)
         graders = [data.config.grader, *(g.entry for g in data.graders)]
         for line in self_preference(data.config.students, graders):
             console.print(f"note: {line}", markup=False, highlight=False)

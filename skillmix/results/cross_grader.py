@@ -96,22 +96,26 @@ def _row(grader: str, kind: str | None, ref: np.ndarray, got: np.ndarray) -> dic
     }
 
 
-def cross_grader_agreement(source: Source, reference: str | None = None) -> pd.DataFrame:
-    """Per other grader and kind of criterion (and all together): the units both graded,
-    percent agreement, Cohen's kappa and Krippendorff's alpha with the reference grader (the
-    run's own by default), and the confusion counts, the reference's verdict taken as right."""
-    data = run_data(source)
+def _against_reference(
+    data: RunData, reference: str | None
+) -> tuple[dict[Unit, int], dict[str, dict[Unit, int]]]:
+    """The reference grader's verdicts (the run's own grader by default), and every other's."""
     graders = graders_of(data)
     reference = reference or data.config.grader.label
     if reference not in graders:
         known = ", ".join(map(repr, graders))
         raise ValueError(f"no grader {reference!r} in this run (graders: {known})")
-    ref = verdicts(data.gradings, reference, graders[reference])
+    every = {grader: verdicts(data.gradings, grader, r) for grader, r in graders.items()}
+    return every.pop(reference), every
+
+
+def cross_grader_agreement(source: Source, reference: str | None = None) -> pd.DataFrame:
+    """Per other grader and kind of criterion (and all together): the units both graded,
+    percent agreement, Cohen's kappa and Krippendorff's alpha with the reference grader (the
+    run's own by default), and the confusion counts, the reference's verdict taken as right."""
+    ref, others = _against_reference(run_data(source), reference)
     rows = []
-    for grader, r in graders.items():
-        if grader == reference:
-            continue
-        other = verdicts(data.gradings, grader, r)
+    for grader, other in others.items():
         for kind in (*KINDS, None):
             rows.append(_row(grader, kind, *_pairs(ref, other, kind)))
     return pd.DataFrame(rows)
@@ -120,15 +124,9 @@ def cross_grader_agreement(source: Source, reference: str | None = None) -> pd.D
 def disagreements(source: Source, reference: str | None = None, top: int = 10) -> pd.DataFrame:
     """The rubric criteria the graders disagree on most with the reference: per grader and
     criterion (a skill by name; topic, sense, sentences), the share of answers judged apart."""
-    data = run_data(source)
-    graders = graders_of(data)
-    reference = reference or data.config.grader.label
-    ref = verdicts(data.gradings, reference, graders[reference])
+    ref, others = _against_reference(run_data(source), reference)
     rows = []
-    for grader, r in graders.items():
-        if grader == reference:
-            continue
-        other = verdicts(data.gradings, grader, r)
+    for grader, other in others.items():
         apart: dict[str, list[bool]] = defaultdict(list)
         for unit, verdict in ref.items():
             if unit in other:

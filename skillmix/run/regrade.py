@@ -73,15 +73,20 @@ def regrade_plan(store: RunStore, grader: ExtraGrader, files: RunFiles) -> RunPl
 
 
 def _regrade_config(stored: RunConfig, grader: ExtraGrader, files: RunFiles) -> RunConfig:
-    catalog = stored.catalog.model_copy(
-        update={"skills": files.skills or stored.catalog.skills}
-        | {"topics": files.topics or stored.catalog.topics}
-    )
+    skills = files.skills or stored.catalog.skills
+    topics = files.topics or stored.catalog.topics
+    catalog = stored.catalog.model_copy(update={"skills": skills, "topics": topics})
     prompts = stored.prompts.model_copy(
         update={"grader": files.grader_prompt or stored.prompts.grader}
     )
-    update = {"grader": grader.entry, "gradings": grader.gradings}
-    return stored.model_copy(update=update | {"catalog": catalog, "prompts": prompts})
+    return stored.model_copy(
+        update={
+            "grader": grader.entry,
+            "gradings": grader.gradings,
+            "catalog": catalog,
+            "prompts": prompts,
+        }
+    )
 
 
 def _check_unchanged(store: RunStore, key: str, now: str, what: str, option: str) -> None:
@@ -113,9 +118,9 @@ def grader_backend(entry: ModelEntry) -> ModelBackend:
         raise SkillmixError(str(exc), field="--grader") from None
 
 
-def record_grader(store: RunStore, grader: ExtraGrader) -> None:
-    """Add (or update the R of) the grader in the store's list of graders, refusing a label
-    that names another grader in this run."""
+def check_grader(store: RunStore, grader: ExtraGrader) -> None:
+    """Refuse a grader whose label names another grader of the run (read only: a re-grade
+    checks it before it takes the run directory's lock)."""
     config = stored_config(store.get_meta("config") or "", store.path)
     label = grader.entry.label
     if label == config.grader.label:
@@ -134,7 +139,13 @@ def record_grader(store: RunStore, grader: ExtraGrader) -> None:
                 "give this one its own label with --name",
                 field="--name",
             )
-    kept = [g for g in graders if g.entry.label != label]
+
+
+def record_grader(store: RunStore, grader: ExtraGrader) -> None:
+    """Add (or update the R of) the grader in the store's list of graders."""
+    check_grader(store, grader)
+    graders = stored_graders(store.get_meta("graders"), store.path)
+    kept = [g for g in graders if g.entry.label != grader.entry.label]
     value = [g.model_dump(mode="json") for g in [*kept, grader]]
     store.set_meta("graders", json.dumps(value))
 

@@ -38,6 +38,7 @@ class Invocation:
 Setup = Callable[[Workspace], Invocation]
 Content = str | bytes
 IMPORTED_STUDENT = "imported/tiny-chat"  # a model of the run store every workspace starts with
+NOWHERE = "http://127.0.0.1:9/v1"  # the discard port
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +219,15 @@ def command(make: Callable[[Workspace], list[str]], *named: str) -> Setup:
         return Invocation(make(ws), [text.format(**places) for text in named])
 
     return setup
+
+
+def regrade(ws: Workspace) -> list[str]:
+    """A re-grade of the workspace's run by a local server's model (never reached)."""
+    return ["regrade", str(ws.output_dir), "--grader", "openai/x", "--base-url", NOWHERE]
+
+
+def calibrate(ws: Workspace) -> list[str]:
+    return ["calibrate", "--grader", "openai/x", "--base-url", NOWHERE, "--out", str(ws.root / "c")]
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -704,6 +714,47 @@ CLI_CASES = _cases(
     (
         "stored-config-export",
         stored_config("export", "students.0.retries", 10**6, "--csv", "{root}/o.csv"),
+    ),
+    (
+        "regrade-no-store",
+        command(
+            lambda ws: ["regrade", str(ws.root / "folder"), "--grader", "openai/x"],
+            "{root}/folder",
+            "no run store",
+        ),
+    ),
+    (
+        "regrade-catalog-lacks-the-run-s-skills",
+        command(
+            lambda ws: [*regrade(ws), "--skills", str(ws.skills), "--topics", str(ws.topics)],
+            "{skills}",
+            "does not have",
+        ),
+    ),
+    (
+        "regrade-the-run-s-own-grader",
+        command(lambda ws: [*regrade(ws)[:2], "--grader", "imported/gpt-4"], "--name", "own"),
+    ),
+    (
+        "regrade-bad-base-url",
+        command(lambda ws: [*regrade(ws)[:4], "--base-url", "ftp://x"], "--base-url", "http"),
+    ),
+    ("regrade-zero-gradings", command(lambda ws: [*regrade(ws), "--gradings", "0"], "--gradings")),
+    (
+        "calibrate-missing-set",
+        command(
+            lambda ws: [*calibrate(ws), "--set", str(ws.root / "nope.yaml")],
+            "{root}/nope.yaml",
+            "not found",
+        ),
+    ),
+    (
+        "calibrate-set-is-a-catalog",
+        command(lambda ws: [*calibrate(ws), "--set", str(ws.skills)], "{skills}", "answers"),
+    ),
+    (
+        "report-unknown-jury",
+        command(lambda ws: ["report", str(ws.output_dir), "--jury", "loudest"], "'loudest'"),
     ),
     (
         "eval-missing-config",

@@ -28,6 +28,7 @@ class SkillmixError(Exception):
     def __init__(self, message: str, *, file: Path | str | None = None, field: str | None = None):
         self.file = str(file) if file is not None else None
         self.field = field
+        self.message = message
         where = ": ".join(part for part in (self.file, field) if part)
         text = f"{where}: {message}" if where else message
         super().__init__(" ".join(text.split()))

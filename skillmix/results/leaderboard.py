@@ -29,6 +29,7 @@ EXPORT_COLUMNS = [
     "catalog_hash",
     "prompt_hash",
     "seed",
+    "split",  # the catalog part the items come from, with its definition's hash; "" for none
 ]
 
 
@@ -42,6 +43,8 @@ def results_frame(results: RunResults) -> pd.DataFrame:
     frame["catalog_hash"] = results.catalog_hash
     frame["prompt_hash"] = results.prompt_hash
     frame["seed"] = results.config.seed
+    split = results.config.catalog.split
+    frame["split"] = f"{split.part.value}:{split.definition_hash()}" if split else ""
     return frame[EXPORT_COLUMNS]
 
 

@@ -130,7 +130,7 @@ def build_plan(config: RunConfig | dict[str, Any] | Path | str) -> RunPlan:
 
 def plan_of(config: RunConfig, source: Path) -> RunPlan:
     catalog = apply_split(
-        load_catalog(config.catalog.skills, config.catalog.topics), config.catalog.split
+        load_catalog(config.catalog.skills, config.catalog.topics), config.catalog.split, source
     )
     if not catalog.topics:
         raise SkillmixError(

@@ -28,14 +28,29 @@ ALLOWED: dict[str, set[str]] = {
     "run": FILES | {"catalog", "protocol", "models", "config"},
     "results": FILES | {"catalog", "protocol", "config", "run.store"},
     "official": FILES | {"catalog", "protocol", "config", "run.store"},
-    "api": FILES | {"catalog", "protocol", "models", "config", "run", "results", "official"},
+    "finetune": FILES | {"catalog", "protocol", "models", "config", "run", "results"},
+    "api": FILES
+    | {"catalog", "protocol", "models", "config", "run", "results", "official", "finetune"},
     "analysis": {"results"},
-    "cli": FILES | {"catalog", "protocol", "models", "config", "run", "results", "official", "api"},
+    "cli": FILES
+    | {"catalog", "protocol", "models", "config", "run", "results", "official", "api", "finetune"},
     "__init__": {"errors", "api", "results", "analysis"},
     "__main__": {"cli"},
 }
 MAX_LINES = 400
-HEAVY = ("pandas", "scipy", "matplotlib", "torch", "transformers", "numpy", "openai", "anthropic")
+HEAVY = (
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "torch",
+    "transformers",
+    "numpy",
+    "openai",
+    "anthropic",
+    "trl",
+    "peft",
+    "datasets",
+)
 
 
 def module_name(path: Path) -> str:

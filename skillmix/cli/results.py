@@ -36,6 +36,7 @@ def report_command(
     from skillmix.results.jury import with_jury
     from skillmix.results.leaderboard import write_leaderboard
     from skillmix.results.terminal import print_grader_agreement, print_length_bias, print_report
+    from skillmix.results.training import training_notes
     from skillmix.run.store import RunStore
 
     with user_errors():
@@ -61,6 +62,13 @@ def report_command(
         graders = [data.config.grader, *(g.entry for g in data.graders)]
         for line in self_preference(data.config.students, graders):
             console.print(f"note: {line}", markup=False, highlight=False)
+        if split := data.config.catalog.split:
+            console.print(f"catalog split: {split.describe()}", markup=False, highlight=False)
+        for flagged, line in training_notes(data):
+            if flagged:
+                warn(line)
+            else:
+                console.print(f"note: {line}", markup=False, highlight=False)
         out = run_dir / "leaderboard.csv"
         try:
             write_leaderboard(every, out)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from skillmix.errors import SkillmixError
 from skillmix.models.llamacpp import BUNDLED, gguf_path
+from skillmix.models.provenance import provenance_hash
 
 # config.json keys that change with the writer, not with the model
 VOLATILE_CONFIG_KEYS = frozenset({"transformers_version", "_name_or_path"})
@@ -51,6 +52,9 @@ def config_hash(folder: Path) -> str:
 
 def folder_identity(folder: Path, dtype: str | None) -> str:
     """What answers, for the run store and cache keys: the folder, its config and the dtype
-    (replies differ between dtypes, so a run in another dtype must not reuse them)."""
+    (replies differ between dtypes, so a run in another dtype must not reuse them), and for a
+    fine-tuned folder its training (weights retrained in place keep their config.json)."""
     identity = f"{folder.name}:{config_hash(folder)}"
+    if trained := provenance_hash(folder):  # a fine-tuned folder: its training, too
+        identity = f"{identity}:{trained}"
     return f"{identity}:{dtype}" if dtype else identity

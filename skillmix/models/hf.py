@@ -70,6 +70,10 @@ from skillmix.models.batching import BatchingBackend, BatchOptions
 from skillmix.models.folders import folder_identity, model_folder
 from skillmix.records import Usage
 
+# transformers builds a model on the meta device through a process-wide default-device context:
+# two models loading at once in two threads (two hf/ students) break each other's weights
+LOADING = threading.Lock()
+
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # On CPU a decoding step of 16 rows costs 1.6-3.5x one row's (reading the weights dominates)
@@ -237,6 +241,10 @@ class HFBackend(BatchingBackend):
     # -- the model, loaded on first use (in the worker thread) ------------------------------
 
     def _load(self) -> Loaded:
+        with LOADING:
+            return self._load_once()
+
+    def _load_once(self) -> Loaded:
         if self._loaded is None:
             logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
             if self.threads is not None:

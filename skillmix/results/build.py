@@ -5,7 +5,9 @@ the HTML page are all views of what it builds."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from skillmix.config import ExtraGrader, RunConfig, stored_config, stored_graders
 from skillmix.errors import SkillmixError
@@ -29,6 +31,8 @@ class RunData:
     catalog_hash: str = ""
     prompt_hash: str = ""
     graders: tuple[ExtraGrader, ...] = ()  # added by `skillmix regrade`, beside config.grader
+    # student -> what it was fine-tuned on (skills, topics, runs, split), for fine-tuned folders
+    training: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def read_run(store: RunStore) -> RunData:
         catalog_hash=store.get_meta("catalog_hash") or "",
         prompt_hash=store.get_meta("prompt_hash") or "",
         graders=tuple(stored_graders(store.get_meta("graders"), store.path)),
+        training=json.loads(store.get_meta("training_data") or "{}"),
     )
 
 

@@ -10,10 +10,13 @@ from typing import Any
 
 from skillmix.config import stored_config
 from skillmix.errors import SkillmixError
+from skillmix.models.provenance import model_provenance
 from skillmix.run.identity import changed_items, changes, identity
 from skillmix.run.lock import RunLock
 from skillmix.run.plan import RunPlan
 from skillmix.run.store import DB_NAME, RunStore, stored_schema_version
+
+TRAINING_KEYS = {"data_sha256", "runs", "split", "skills", "topics"}
 
 
 def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
@@ -114,4 +117,17 @@ def record_run(store: RunStore, plan: RunPlan) -> None:
         "topics": len(catalog.topics),
     }
     store.set_meta("catalog_sizes", json.dumps(sizes))
+    store.set_meta("training_data", json.dumps(training_data(plan)))
     store.put_items(plan.items)
+
+
+def training_data(plan: RunPlan) -> dict[str, dict[str, object]]:
+    """What each fine-tuned student was trained on (skills, topics, source runs, split), so
+    that the report can flag items whose skills it has seen."""
+    seen: dict[str, dict[str, object]] = {}
+    for entry in plan.config.students:
+        provenance = model_provenance(entry.model)
+        if provenance is not None:
+            data = provenance.data
+            seen[entry.label] = data.model_dump(mode="json", include=TRAINING_KEYS)
+    return seen

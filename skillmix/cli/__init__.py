@@ -17,6 +17,9 @@ from skillmix.cli.calibrate import calibrate_command
 from skillmix.cli.catalog import catalog_app
 from skillmix.cli.console import errors
 from skillmix.cli.evaluate import eval_command, sample_command
+from skillmix.cli.export_sft import export_sft_command
+from skillmix.cli.finetune import finetune_command
+from skillmix.cli.learn import learn_command
 from skillmix.cli.official import import_official_command
 from skillmix.cli.prompts import prompts_command
 from skillmix.cli.regrade import regrade_command
@@ -60,10 +63,13 @@ app.command("regrade")(regrade_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("export")(export_command)
+app.command("export-sft")(export_sft_command)
 app.command("import-official")(import_official_command)
 app.command("sample")(sample_command)
 app.command("prompts")(prompts_command)
 app.command("calibrate")(calibrate_command)
+app.command("finetune")(finetune_command)
+app.command("learn")(learn_command)
 app.add_typer(catalog_app, name="catalog")
 
 __all__ = ["app"]

@@ -123,11 +123,14 @@ def _text_reply(rng: random.Random) -> str:
     return f"Answer: {answer}\nExplanation: {_sentence(rng, 5, 10)}"
 
 
-def _schema_value(spec: object, rng: random.Random) -> Any:
-    """0 or 1 for a schema property (True/False for booleans, a pick for an enum)."""
-    bit = rng.randint(0, 1)
+def _schema_value(spec: object, rng: random.Random, pass_rate: float | None = None) -> Any:
+    """0 or 1 for a schema property (True/False for booleans, a pick for an enum); 1 with
+    probability `pass_rate` when one is set (a lenient or strict grader)."""
+    bit = rng.randint(0, 1) if pass_rate is None else int(rng.random() < pass_rate)
     if isinstance(spec, dict):
         enum = spec.get("enum")
+        if isinstance(enum, list) and enum and pass_rate is not None:
+            return enum[-1] if bit else enum[0]  # e.g. [0, 1]
         if isinstance(enum, list) and enum:
             return enum[rng.randrange(len(enum))]
         if spec.get("type") == "boolean":
@@ -135,11 +138,13 @@ def _schema_value(spec: object, rng: random.Random) -> Any:
     return bit
 
 
-def _schema_object(schema: object, rng: random.Random) -> dict[str, Any]:
+def _schema_object(
+    schema: object, rng: random.Random, pass_rate: float | None = None
+) -> dict[str, Any]:
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(properties, dict):
         return {}
-    return {str(key): _schema_value(spec, rng) for key, spec in properties.items()}
+    return {str(key): _schema_value(spec, rng, pass_rate) for key, spec in properties.items()}
 
 
 def _text_of(content: object) -> str:
@@ -206,6 +211,7 @@ class ServerConfig:
     fault_kinds: tuple[FaultKind, ...] = FAULT_KINDS
     record: Path | None = None  # every valid API request body appended here as a JSON line
     replies: Path | None = None  # JSON {messages_digest(messages): reply text} to answer with
+    pass_rate: float | None = None  # each point of a schema reply is 1 with this probability
 
 
 def messages_digest(messages: object) -> str:
@@ -366,7 +372,12 @@ def _validate_openai(body: dict[str, Any]) -> Reply | None:
     return None
 
 
-def _openai_reply(body: dict[str, Any], digest: str, given: str | None = None) -> dict[str, Any]:
+def _openai_reply(
+    body: dict[str, Any],
+    digest: str,
+    given: str | None = None,
+    pass_rate: float | None = None,
+) -> dict[str, Any]:
     rng = _rng("reply", digest)
     prompt_chars = sum(len(_text_of(m.get("content"))) for m in body["messages"])
     response_format = body.get("response_format")
@@ -380,7 +391,7 @@ def _openai_reply(body: dict[str, Any], digest: str, given: str | None = None) -
     if given is not None:
         content = given
     elif schema is not None:
-        content = json.dumps(_schema_object(schema, rng))
+        content = json.dumps(_schema_object(schema, rng, pass_rate))
     else:
         limit = _limit(body, "max_completion_tokens", "max_tokens")
         content, cut = _cut(_text_reply(rng), limit)
@@ -468,14 +479,16 @@ def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _anthropic_reply(body: dict[str, Any], digest: str) -> dict[str, Any]:
+def _anthropic_reply(
+    body: dict[str, Any], digest: str, pass_rate: float | None = None
+) -> dict[str, Any]:
     rng = _rng("reply", digest)
     input_chars = len(_text_of(body.get("system"))) + sum(
         len(_text_of(m.get("content"))) for m in body["messages"]
     )
     tool = _forced_tool(body)
     if tool is not None:
-        tool_input = _schema_object(tool.get("input_schema"), rng)
+        tool_input = _schema_object(tool.get("input_schema"), rng, pass_rate)
         block: dict[str, Any] = {
             "type": "tool_use",
             "id": f"toolu_{digest[:24]}",
@@ -746,9 +759,9 @@ class WireServer:
                 log.write(json.dumps(body) + "\n")
         if api == "openai":
             given = self._replies.get(messages_digest(body["messages"]))
-            payload = _openai_reply(body, digest, given)
+            payload = _openai_reply(body, digest, given, self.config.pass_rate)
         else:
-            payload = _anthropic_reply(body, digest)
+            payload = _anthropic_reply(body, digest, self.config.pass_rate)
         reply = self._finish(Reply(200, _json_bytes(payload)), key)
         if fault == "truncated":
             reply.body = reply.body[: len(reply.body) // 2]
@@ -818,6 +831,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow-seconds", type=float, default=3.0)
     parser.add_argument("--record", type=Path, help="append each API request body (JSONL)")
     parser.add_argument("--replies", type=Path, help="JSON {messages digest: reply} (OpenAI)")
+    parser.add_argument("--pass-rate", type=float, help="chance of 1 per schema point")
     parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
@@ -871,6 +885,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_kinds=args.fault_kinds,
         record=args.record,
         replies=args.replies,
+        pass_rate=args.pass_rate,
     )
     _raise_fd_limit()
     if args.exit_on_stdin_eof:
@@ -930,6 +945,7 @@ def start_server(
     fault_kinds: Sequence[FaultKind] | None = None,
     record: Path | None = None,
     replies: Path | None = None,
+    pass_rate: float | None = None,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -953,6 +969,8 @@ def start_server(
     for option, path in (("--record", record), ("--replies", replies)):
         if path is not None:
             command += [option, str(path)]
+    if pass_rate is not None:
+        command += ["--pass-rate", str(pass_rate)]
     command.append("--exit-on-stdin-eof")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

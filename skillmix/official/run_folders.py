@@ -11,6 +11,7 @@ from pathlib import Path
 
 from skillmix.errors import SkillmixError
 from skillmix.protocol.item_files import split_skills
+from skillmix.records import ChatMessage
 from skillmix.yamlfile import NotText, decode_text, long_csv_cells
 
 ROUND_DIR = re.compile(r"k(?P<k>\d+)_s(?P<seed>-?\d+)_v(?P<version>.+)_r(?P<round>\d+)")
@@ -57,6 +58,20 @@ class GenerationRow:
     key: ItemKey
     reply: str | None  # the turn-2 reply
     text_1: str | None  # the official extraction
+    turn1: list[ChatMessage] | None = None  # the first turn as sent (system prompt, user_0)
+    reply1: str | None = None  # the reply to it (assistant_0)
+
+
+def turn1_of(row: dict[str, str]) -> tuple[list[ChatMessage] | None, str | None]:
+    """The recorded first turn and its reply: `user_0` / `assistant_0` in OpenAI-style records,
+    `[INST]_0` / `[/INST]_0` in open models' (None where the records lack them)."""
+    user = row.get("user_0", row.get("[INST]_0"))
+    if not user:
+        return None, None
+    system = row.get("system prompt", "")
+    messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user})
+    return messages, row.get("assistant_0", row.get("[/INST]_0"))
 
 
 @dataclass(frozen=True)
@@ -159,9 +174,10 @@ def read_student(path: Path, folder: RoundFolder) -> StudentFolder:
         )
     rows = [
         GenerationRow(
-            key=row_key(row, folder.k, records, number),
-            reply=row[reply_column] if reply_column else None,
-            text_1=row.get("text_1"),
+            row_key(row, folder.k, records, number),
+            row[reply_column] if reply_column else None,
+            row.get("text_1"),
+            *turn1_of(row),
         )
         for number, row in enumerate(raw, start=1)
     ]

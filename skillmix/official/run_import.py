@@ -179,6 +179,7 @@ def import_official_run(sources: list[Path], out: Path) -> ImportSummary:
                 store.put_generation(generation)
             for grading in gradings:
                 store.put_grading(grading)
+            put_turn1(store, students, items)
             store.set_meta("config", config.model_dump_json())
             skills = sorted({s for item in items for s in item.skills})
             topics = sorted({item.topic for item in items})
@@ -300,6 +301,7 @@ def run_records(
                     else GenerationStatus.OK,
                     answer=answer,
                     cost_usd=None,
+                    turn1_key=turn1_key(student, item, gen) if row.turn1 else None,
                 )
             )
             gradings.extend(
@@ -308,6 +310,28 @@ def run_records(
                 if index < len(g.rows)
             )
     return generations, gradings
+
+
+def turn1_key(student: str, item: Item, gen: int) -> str:
+    """The stored first turn of an imported generation (no call made it: the records did)."""
+    return f"official:{student}:{item.item_id}:{gen}:turn1"
+
+
+def put_turn1(store: RunStore, students: list[StudentFolder], items: list[Item]) -> None:
+    """Each recorded first turn and its reply, as a stored response (what export-sft and the
+    HTML page read a run's conversations from)."""
+    item_of = {(item.k, item.index): item for item in items}
+    for s in students:
+        student, gen = f"{PREFIX}/{s.student}", s.folder.round - 1
+        for index, row in enumerate(s.rows):
+            if row.turn1 is None:
+                continue
+            store.put_recorded_response(
+                turn1_key(student, item_of[(s.folder.k, index)], gen),
+                model=student,
+                request={"messages": row.turn1},
+                text=row.reply1 or "",
+            )
 
 
 def gaps(

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sqlite3
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +21,7 @@ from skillmix.errors import SkillmixError
 from skillmix.models import ModelOutput
 from skillmix.records import GenerationRecord, GradingRecord, Item, Usage
 from skillmix.run.lock import RunLock
+from skillmix.run.store_reading import reading_connection
 
 DB_NAME = "run.sqlite"
 SCHEMA_VERSION = "1"
@@ -108,33 +107,6 @@ def _store_errors(
     return guarded
 
 
-def _reading_connection(path: Path) -> sqlite3.Connection:
-    """A connection that only reads the store and creates nothing beside it: immutable if
-    there is no -wal file (closed cleanly), else mode=ro, which reads the WAL through its -shm
-    file, or where that cannot be made (read-only folder) a copy of both read into memory."""
-    wal = path.with_name(f"{path.name}-wal")
-    if not wal.exists():
-        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        db.execute("SELECT 1 FROM sqlite_master").fetchall()  # opens the WAL and -shm
-        return db
-    except sqlite3.Error as exc:
-        db.close()
-        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
-            raise
-    with tempfile.TemporaryDirectory(prefix="skillmix-read-") as scratch:
-        copy = Path(scratch) / path.name
-        shutil.copyfile(path, copy)
-        shutil.copyfile(wal, copy.with_name(wal.name))
-        source = sqlite3.connect(copy)
-        memory = sqlite3.connect(":memory:")
-        source.backup(memory)
-        source.close()
-    memory.execute("PRAGMA query_only=1")  # refuses writes like the mode=ro connections
-    return memory
-
-
 def check_store(db: sqlite3.Connection, path: Path) -> str | None:
     """The schema version of an open store, checked to be this one, with every table there and
     the file whole (quick_check); None: no schema yet (a run killed while creating the store)."""
@@ -166,7 +138,7 @@ def _checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
     """A reading connection to a store that check_store passed, and its schema version."""
     db = None
     try:
-        db = _reading_connection(path)
+        db = reading_connection(path)
         return db, check_store(db, path)
     except BaseException as exc:
         if db is not None:
@@ -335,6 +307,21 @@ class RunStore:
                 latency_s,
                 time.time(),
             ),
+        )
+
+    def put_recorded_response(
+        self, key: str, model: str, request: dict[str, Any], text: str
+    ) -> None:
+        """A response another harness recorded (an imported official run): no call, no price."""
+        out, args = ModelOutput(text), {"backend": "imported", "model": model, "base_url": None}
+        self.put_response(
+            key,
+            **args,
+            resolved_model=model,
+            request=request,
+            output=out,
+            cost_usd=None,
+            latency_s=0.0,
         )
 
     @_store_errors

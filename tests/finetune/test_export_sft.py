@@ -269,3 +269,25 @@ def test_the_export_round_trips_through_datasets_and_trl_chat_formatting(
     text = data_utils.apply_chat_template(pair, tokenizer)  # warnings fail the test
     assert text["prompt"].endswith("<|im_start|>assistant\n")
     assert text["completion"].startswith(GOOD)
+
+
+def test_an_imported_official_run_exports_the_prompts_its_records_hold(tmp_path: Path) -> None:
+    import csv
+
+    from skillmix.official.run_import import import_official_run
+    from tests.helpers.paths import FIXTURES
+
+    source = FIXTURES / "official_run"
+    import_official_run([source], tmp_path / "imported")
+    out = tmp_path / "official.jsonl"
+    result = cli("export-sft", str(tmp_path / "imported"), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    examples, meta = lines(out), lines(tmp_path / "official.meta.jsonl")
+    assert [m["student"] for m in meta] == ["imported/tiny-chat", "imported/tiny-student"]
+    records = source / "k2_s7_vdefault_r1" / "tiny-chat" / "records.csv"
+    with records.open(encoding="utf-8", newline="") as file:
+        first = next(csv.DictReader(file))
+    system, user, answer = examples[0]["messages"]
+    assert system == {"role": "system", "content": first["system prompt"]}
+    assert user == {"role": "user", "content": first["user_0"]}
+    assert answer["role"] == "assistant" and "lighthouse" in answer["content"].lower()

@@ -313,13 +313,14 @@ class RunStore:
         self, key: str, model: str, request: dict[str, Any], text: str
     ) -> None:
         """A response another harness recorded (an imported official run): no call, no price."""
-        out, args = ModelOutput(text), {"backend": "imported", "model": model, "base_url": None}
         self.put_response(
             key,
-            **args,
+            backend="imported",
+            model=model,
             resolved_model=model,
+            base_url=None,
             request=request,
-            output=out,
+            output=ModelOutput(text),
             cost_usd=None,
             latency_s=0.0,
         )

@@ -23,6 +23,7 @@ from skillmix.records import GradingRecord
 from skillmix.results import analysis
 from skillmix.results.build import RunData, RunResults, read_run, results_per_grader
 from skillmix.results.cross_grader import cross_grader_agreement
+from skillmix.results.training import training_notes
 from skillmix.results.frames import RunFrames, frames_of
 from skillmix.results.metrics import METRICS
 from skillmix.run.store import RunStore, StoredResponse
@@ -253,6 +254,10 @@ def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path
             f"G={config.generations}, R={config.gradings} · catalog {results.catalog_hash} · "
             f"prompts {results.prompt_hash}"
         )
+        if split := config.catalog.split:
+            meta += f" · catalog split: {split.describe()}"
+        for _, note in training_notes(data):
+            meta += f" · {note}"
         page = Template(
             resources.files("skillmix.results").joinpath("templates/report.html").read_text()
         )

@@ -161,6 +161,9 @@ def test_an_evaluation_names_the_same_split_and_samples_only_held_out_items(
     report = cli("report", str(tmp_path / "held"))
     assert report.exit_code == 0, report.output
     assert f"split {split.definition_hash()}" in " ".join(report.output.split())
+    html = tmp_path / "held.html"
+    assert cli("report", str(tmp_path / "held"), "--html", str(html)).exit_code == 0
+    assert f"split {split.definition_hash()}" in html.read_text(encoding="utf-8")
     board = pd.read_csv(tmp_path / "held" / "leaderboard.csv")
     assert set(board["split"]) == {f"held_out:{split.definition_hash()}"}
     from skillmix.api import load_results

@@ -23,9 +23,9 @@ from skillmix.records import GradingRecord
 from skillmix.results import analysis
 from skillmix.results.build import RunData, RunResults, read_run, results_per_grader
 from skillmix.results.cross_grader import cross_grader_agreement
-from skillmix.results.training import training_notes
 from skillmix.results.frames import RunFrames, frames_of
 from skillmix.results.metrics import METRICS
+from skillmix.results.training import training_notes
 from skillmix.run.store import RunStore, StoredResponse
 
 PAPER_CATALOG = {"skills": 101, "common": 17, "topics": 100}

@@ -96,7 +96,8 @@ def run_examples(
 def _stored_turn1(
     store: RunStore, generations: list[GenerationRecord]
 ) -> dict[str, list[ChatMessage]]:
-    """The turn-1 conversations as sent, by response key (imported runs have none)."""
+    """The turn-1 conversations as sent (or, for an imported run, as its records hold them),
+    by response key."""
     stored = store.stored_responses(g.turn1_key for g in generations)
     return {key: response.request["messages"] for key, response in stored.items()}
 
@@ -162,8 +163,8 @@ def _collect(
 
 @dataclass
 class _Conversations:
-    """Each generation's turn-1 conversation: as stored with its call, or, for a run imported
-    from the official folders (which keep no calls), rendered from the run's config."""
+    """Each generation's turn-1 conversation: as stored with its call, or, where none is
+    stored (a run imported by an older skillmix), rendered from the run's config."""
 
     config: RunConfig
     catalog: Catalog

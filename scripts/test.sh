@@ -11,8 +11,8 @@ fi
 # The harness with the bundled model (llama.cpp compiles once; pip caches the wheel) and the
 # transformers backend (torch 2.13.0's CPU wheel).
 # A portable llama.cpp build (AVX2, no -march=native): pip caches the wheel, and a wheel built
-# natively on another CPU crashed here (SIGSEGV in decode).
-export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+# natively on another CPU crashed here (SIGSEGV in decode). No multimodal library (never loaded).
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF}"
 python3 -m venv .venv
 . .venv/bin/activate
 pip install -q -e ".[local,dev,hf,train]"

@@ -1,4 +1,5 @@
-"""The records a run produces and stores: items, token usage, generations, gradings, statuses.
+"""The records a run produces and stores: items, token usage, generations, gradings, statuses;
+for ConceptMix runs, concept items, images and verdicts.
 
 Plain typed values with no behaviour beyond bookkeeping; the store, the runner, the results
 and the official import all speak in these. Nothing here imports the rest of skillmix.
@@ -47,9 +48,42 @@ class Item(BaseModel):
     has_common_skill: bool
 
 
+class TextPart(TypedDict):
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(TypedDict):
+    """An image in a message: its bytes as base64, with its true media type and its sha256
+    (what the cache key and the stored request hold instead of the bytes)."""
+
+    type: Literal["image"]
+    media_type: str  # image/png, image/jpeg, image/webp, image/gif
+    sha256: str
+    data: str  # base64
+
+
+ContentPart = TextPart | ImagePart
+
+
 class ChatMessage(TypedDict):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: str | list[ContentPart]
+
+
+def message_text(message: ChatMessage) -> str:
+    """A message's text: its content, or the text of its parts (images left out)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part["text"] for part in content if part["type"] == "text")
+
+
+def has_images(messages: list[ChatMessage]) -> bool:
+    return any(
+        not isinstance(m["content"], str) and any(p["type"] == "image" for p in m["content"])
+        for m in messages
+    )
 
 
 @dataclass(frozen=True)
@@ -98,3 +132,77 @@ class GradingRecord(Spend):
     reply: str | None = None
     response_key: str | None = None
     attempts: int = 1
+
+
+# ConceptMix: k+1 visual concepts in one text-to-image prompt, one yes/no question per concept.
+
+
+class Concept(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    category: str  # object, color, number, shape, size, texture, style, spatial
+    value: str
+
+
+class Question(BaseModel):
+    """A yes/no question about an image; its concept where known (the official items do not
+    always line up their questions with their concepts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    category: str | None = None
+    value: str | None = None
+
+
+class ConceptItem(BaseModel):
+    """One text-to-image prompt of a ConceptMix run, the same for every model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str  # e.g. "k3-0007"
+    k: int  # concepts besides the first object: the prompt holds k+1
+    index: int
+    prompt: str
+    concepts: tuple[Concept, ...]
+    questions: tuple[Question, ...]  # blank questions left out
+    source: Literal["official", "generated"]
+
+
+class ImageStatus(StrEnum):
+    OK = "ok"  # an image to grade
+    REFUSED = "refused"  # the provider refused the prompt (content policy): no image, no point
+    FAILED = "failed"  # the call failed for good; rerunning retries it
+
+
+class ImageRecord(Spend):
+    model: str  # the text-to-image model's label
+    item_id: str
+    image: int  # 0 .. images_per_prompt - 1
+    status: ImageStatus
+    sha256: str | None = None  # the file images/<sha256[:2]>/<sha256>.<ext> of the run
+    media_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    revised_prompt: str | None = None  # what the provider says it drew from (DALL-E 3 style)
+    reason: str | None = None
+    response_key: str | None = None
+
+
+class VerdictStatus(StrEnum):
+    YES = "yes"
+    NO = "no"
+    UNGRADED = "ungraded"  # the grading call failed: counted and reported, never skipped
+
+
+class VerdictRecord(Spend):
+    model: str
+    item_id: str
+    image: int
+    grader: str
+    question: int  # index into the item's questions
+    status: VerdictStatus
+    p_yes: float | None = None  # P("Yes") from the first token's logprobs, where given
+    reply: str | None = None
+    reason: str | None = None
+    response_key: str | None = None

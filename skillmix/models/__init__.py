@@ -11,6 +11,7 @@ from skillmix.errors import SkillmixError
 from skillmix.models.base import (
     BackendOptions,
     BackendSettings,
+    GeneratedImage,
     GenerationParams,
     ModelBackend,
     ModelOutput,
@@ -28,6 +29,7 @@ BACKENDS = {
     "vllm": "skillmix.models.vllm_engine:VLLMBackend",
     "vllm-server": "skillmix.models.vllm_server:VLLMServerBackend",
     "scripted": "skillmix.models.scripted:ScriptedBackend",
+    "openai-images": "skillmix.models.openai_images:OpenAIImagesBackend",
 }
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "BackendOptions",
     "BackendSettings",
     "ChatMessage",
+    "GeneratedImage",
     "GenerationParams",
     "ModelBackend",
     "ModelOutput",

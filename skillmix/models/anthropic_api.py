@@ -10,10 +10,27 @@ from anthropic import AsyncAnthropic
 
 from skillmix.models.base import BackendOptions, BackendSettings, ModelOutput, ModelRequest
 from skillmix.models.sdk import SdkBackend
-from skillmix.records import Usage
+from skillmix.records import ChatMessage, ContentPart, Usage, message_text
 
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires max_tokens
 POINTS_TOOL = "record_rubric_points"
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # per image (the API's limit)
+MAX_IMAGE_SIDE = 8000  # pixels
+
+
+def wire_part(part: ContentPart) -> dict[str, Any]:
+    """A content part as the Messages API takes it: an image as a base64 block."""
+    if part["type"] == "text":
+        return {"type": "text", "text": part["text"]}
+    source = {"type": "base64", "media_type": part["media_type"], "data": part["data"]}
+    return {"type": "image", "source": source}
+
+
+def wire_message(message: ChatMessage) -> dict[str, Any]:
+    content = message["content"]
+    if isinstance(content, str):
+        return {"role": message["role"], "content": content}
+    return {"role": message["role"], "content": [wire_part(part) for part in content]}
 
 
 class AnthropicOptions(BackendOptions):
@@ -28,6 +45,9 @@ class AnthropicBackend(SdkBackend):
     key_variable = "ANTHROPIC_API_KEY"
     default_concurrency = 16
     supports_json_schema = True  # through a forced tool call
+    accepts_images = True
+    max_image_bytes = MAX_IMAGE_BYTES
+    max_image_side = MAX_IMAGE_SIDE
     options_model = AnthropicOptions
     options: AnthropicOptions
 
@@ -37,11 +57,11 @@ class AnthropicBackend(SdkBackend):
 
     def wire_body(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params
-        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        system = [message_text(m) for m in request.messages if m["role"] == "system"]
         arguments: dict[str, Any] = {
             "model": self.name,
             "max_tokens": params.max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": [m for m in request.messages if m["role"] != "system"],
+            "messages": [wire_message(m) for m in request.messages if m["role"] != "system"],
         }  # the Messages API has no seed parameter
         if system:
             arguments["system"] = "\n\n".join(system)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skillmix.errors import BackendError, SkillmixError, describe_validation
 from skillmix.models import defaults
-from skillmix.records import ChatMessage, Usage
+from skillmix.records import ChatMessage, ContentPart, Usage
 
 
 class GenerationParams(BaseModel):
@@ -23,6 +23,21 @@ class GenerationParams(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: list[str] | None = None
+    # the most likely first tokens to return with their logprobs (P("Yes") grading)
+    top_logprobs: int | None = Field(default=None, ge=1, le=20)
+
+
+def keyed_content(content: str | list[ContentPart]) -> object:
+    """A message's content as the cache key and the stored request hold it: an image by its
+    sha256 and media type, never its bytes."""
+    if isinstance(content, str):
+        return content
+    return [
+        {"type": "image", "media_type": part["media_type"], "sha256": part["sha256"]}
+        if part["type"] == "image"
+        else dict(part)
+        for part in content
+    ]
 
 
 @dataclass(frozen=True)
@@ -34,8 +49,9 @@ class ModelRequest:
 
     def as_dict(self) -> dict[str, Any]:
         """Everything that determines the reply, as JSON-ready data (the cache key uses it)."""
+        messages = [{**m, "content": keyed_content(m["content"])} for m in self.messages]
         return {
-            "messages": self.messages,
+            "messages": messages,
             "params": self.params.model_dump(exclude_none=True),
             "seed": self.seed,
             "json_schema": self.json_schema,
@@ -43,11 +59,21 @@ class ModelRequest:
 
 
 @dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    media_type: str
+    revised_prompt: str | None = None  # the prompt the provider says it drew from
+
+
+@dataclass(frozen=True)
 class ModelOutput:
     text: str
     usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # "refused": a content-policy refusal (text: why)
     served_model: str | None = None  # what the provider says answered (e.g. a dated snapshot)
+    images: tuple[GeneratedImage, ...] = ()  # a text-to-image backend's pictures
+    # the first token's most likely alternatives and their logprobs, where asked and given
+    top_logprobs: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,11 @@ class ModelBackend(ABC):
     failure_types: tuple[type[Exception], ...] = (BackendError,)
     default_concurrency: int = 8
     supports_json_schema: bool = False
+    makes_images = False  # a text-to-image model: its outputs are images
+    accepts_images = False  # takes image parts in messages (a vision-language model)
+    gives_logprobs = False  # answers top_logprobs
+    max_image_bytes: int | None = None  # the largest input image the API takes
+    max_image_side: int | None = None  # in pixels
 
     def __init__(self, name: str, settings: BackendSettings):
         self.name = name
@@ -134,6 +165,16 @@ class ModelBackend(ABC):
         """What goes to the model for a request, as the backend sends it (an API's JSON body;
         for in-process models, the request itself)."""
         return request.as_dict()
+
+    @property
+    def output_size(self) -> tuple[int, int] | None:
+        """A text-to-image backend's (width, height), where its settings fix it."""
+        return None
+
+    def key_settings(self) -> dict[str, Any]:
+        """Settings beyond the request that determine the output (an image model's size,
+        quality, pipeline settings): part of every call's cache key when not empty."""
+        return {}
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be stored or printed (API keys), scrubbed from errors."""

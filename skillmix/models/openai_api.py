@@ -12,7 +12,9 @@ from openai import AsyncOpenAI
 from skillmix.errors import MalformedReply
 from skillmix.models.base import BackendOptions, BackendSettings, ModelOutput, ModelRequest
 from skillmix.models.sdk import SdkBackend
-from skillmix.records import Usage
+from skillmix.records import ChatMessage, ContentPart, Usage
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # per image
 
 
 class OpenAIOptions(BackendOptions):
@@ -20,6 +22,32 @@ class OpenAIOptions(BackendOptions):
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     # The request field of max_tokens (newer OpenAI models want max_completion_tokens)
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    image_detail: Literal["auto", "low", "high"] | None = None  # how closely images are read
+
+
+def wire_part(part: ContentPart, detail: str | None) -> dict[str, Any]:
+    """A content part as Chat Completions takes it: an image as a data URL."""
+    if part["type"] == "text":
+        return {"type": "text", "text": part["text"]}
+    image: dict[str, Any] = {"url": f"data:{part['media_type']};base64,{part['data']}"}
+    if detail is not None:
+        image["detail"] = detail
+    return {"type": "image_url", "image_url": image}
+
+
+def wire_message(message: ChatMessage, detail: str | None) -> dict[str, Any]:
+    content = message["content"]
+    if isinstance(content, str):
+        return {"role": message["role"], "content": content}
+    return {"role": message["role"], "content": [wire_part(p, detail) for p in content]}
+
+
+def first_token_logprobs(choice: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:
+    """The first generated token's alternatives, as (token, logprob), where the reply has them."""
+    content = (choice.get("logprobs") or {}).get("content") or []
+    if not content:
+        return None
+    return tuple((alt["token"], float(alt["logprob"])) for alt in content[0]["top_logprobs"])
 
 
 class OpenAIBackend(SdkBackend):
@@ -27,6 +55,9 @@ class OpenAIBackend(SdkBackend):
     sdk = openai
     key_variable = "OPENAI_API_KEY"
     default_concurrency = 32
+    accepts_images = True  # the API does; a compatible server may not (it says so per call)
+    gives_logprobs = True
+    max_image_bytes = MAX_IMAGE_BYTES
     options_model = OpenAIOptions
     options: OpenAIOptions
 
@@ -41,7 +72,7 @@ class OpenAIBackend(SdkBackend):
         params = request.params
         arguments: dict[str, Any] = {
             "model": self.name,
-            "messages": request.messages,
+            "messages": [wire_message(m, self.options.image_detail) for m in request.messages],
             "seed": request.seed,
         }
         if params.temperature is not None:
@@ -52,6 +83,9 @@ class OpenAIBackend(SdkBackend):
             arguments[self.options.max_tokens_field] = params.max_tokens
         if params.stop:
             arguments["stop"] = params.stop
+        if params.top_logprobs is not None:
+            arguments["logprobs"] = True
+            arguments["top_logprobs"] = params.top_logprobs
         json_mode = self.options.json_mode
         if request.json_schema is not None and json_mode == "json_schema":
             arguments["response_format"] = {
@@ -86,6 +120,7 @@ class OpenAIBackend(SdkBackend):
                 usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
                 finish_reason=choice.get("finish_reason"),
                 served_model=reply.get("model"),
+                top_logprobs=first_token_logprobs(choice),
             )
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise MalformedReply(f"no choice in the reply: {str(reply)[:200]}") from exc

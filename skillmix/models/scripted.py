@@ -31,7 +31,7 @@ from skillmix.models.base import (
     ModelRequest,
     RetryAdvice,
 )
-from skillmix.records import Usage
+from skillmix.records import Usage, message_text
 
 Reply = ModelOutput | str | Exception
 Handler = Callable[[ModelRequest], Reply | Awaitable[Reply]]
@@ -123,7 +123,7 @@ class ScriptedBackend(ModelBackend):
             raise reply
         if isinstance(reply, ModelOutput):
             return reply
-        prompt = sum(words(message["content"]) for message in request.messages)
+        prompt = sum(words(message_text(message)) for message in request.messages)
         return ModelOutput(text=reply, usage=Usage(prompt, words(reply)), finish_reason="stop")
 
     def advise(self, error: Exception) -> RetryAdvice:

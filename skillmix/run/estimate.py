@@ -9,11 +9,13 @@ from skillmix.models import ChatMessage, ModelRequest, Usage
 from skillmix.models.prices import PriceTable
 from skillmix.protocol.rubric import sentence_limit
 from skillmix.protocol.student import turn1_messages, turn2_messages
+from skillmix.records import message_text
 from skillmix.run.plan import RunPlan
 
 CHARS_PER_TOKEN = 4  # a rough rule for English text
 DEFAULT_OUTPUT_TOKENS = 512  # assumed when max_tokens is not set
 TOKENS_PER_SENTENCE = 30  # a graded answer's length, per allowed sentence
+IMAGE_TOKENS = 1600  # an input image, at most (about w*h/750 for 1024 px a side)
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,14 @@ class Estimate:
 
 
 def _tokens(messages: list[ChatMessage]) -> int:
-    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
+    text = sum(len(message_text(m)) for m in messages) // CHARS_PER_TOKEN
+    images = sum(
+        part["type"] == "image"
+        for m in messages
+        if not isinstance(m["content"], str)
+        for part in m["content"]
+    )
+    return text + images * IMAGE_TOKENS
 
 
 def usage_bound(request: ModelRequest) -> Usage:

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, resolved_model TEXT NOT NULL,
     base_url TEXT, request TEXT NOT NULL, text TEXT NOT NULL, input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL, cost_usd REAL, finish_reason TEXT, served_model TEXT,
-    latency_s REAL NOT NULL, created REAL NOT NULL);
+    latency_s REAL NOT NULL, created REAL NOT NULL, top_logprobs TEXT);
 CREATE TABLE IF NOT EXISTS generations (
     student TEXT NOT NULL, item_id TEXT NOT NULL, gen INTEGER NOT NULL,
     status TEXT NOT NULL, answer TEXT, reason TEXT, turn1_key TEXT, turn2_key TEXT,
@@ -107,6 +107,13 @@ def _store_errors(
     return guarded
 
 
+def add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns later versions added (nullable): a store written before them gains them."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
+    if "top_logprobs" not in columns:
+        db.execute("ALTER TABLE responses ADD COLUMN top_logprobs TEXT")
+
+
 def check_store(db: sqlite3.Connection, path: Path) -> str | None:
     """The schema version of an open store, checked to be this one, with every table there and
     the file whole (quick_check); None: no schema yet (a run killed while creating the store)."""
@@ -172,6 +179,7 @@ class RunStore:
             if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
                 check_schema_version(self.path, self.get_meta("schema_version"))
             self.db.executescript(SCHEMA)
+            add_missing_columns(self.db)
             if self.get_meta("schema_version") is None:
                 self.set_meta("schema_version", SCHEMA_VERSION)
             if self.get_meta("run_id") is None:
@@ -259,15 +267,17 @@ class RunStore:
     @_store_errors
     def get_response(self, key: str) -> tuple[ModelOutput, float | None] | None:
         """A stored response and its cost."""
-        row = self.db.execute(
-            "SELECT text, input_tokens, output_tokens, finish_reason, cost_usd FROM responses "
-            "WHERE key = ?",
-            (key,),
-        ).fetchone()
+        row = self.db.execute("SELECT * FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         usage = Usage(row["input_tokens"], row["output_tokens"])
-        output = ModelOutput(text=row["text"], usage=usage, finish_reason=row["finish_reason"])
+        logprobs = row["top_logprobs"] if "top_logprobs" in row.keys() else None  # noqa: SIM118
+        output = ModelOutput(
+            text=row["text"],
+            usage=usage,
+            finish_reason=row["finish_reason"],
+            top_logprobs=None if logprobs is None else tuple(map(tuple, json.loads(logprobs))),
+        )
         return output, row["cost_usd"]
 
     @_store_errors
@@ -289,8 +299,9 @@ class RunStore:
         latency_s: float,
     ) -> None:
         usage = output.usage
+        logprobs = None if output.top_logprobs is None else json.dumps(output.top_logprobs)
         self.db.execute(
-            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 backend,
@@ -306,6 +317,7 @@ class RunStore:
                 output.served_model,
                 latency_s,
                 time.time(),
+                logprobs,
             ),
         )
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from skillmix.models import ModelRequest
+from skillmix.records import message_text
 
 Points = dict[str, int]
 
@@ -28,13 +29,13 @@ def criteria(request: ModelRequest) -> list[str]:
     """The rubric's criteria: the schema's properties, else the prompt's `- ` list."""
     if request.json_schema is not None:
         return list(request.json_schema["properties"])
-    listed = request.messages[-1]["content"].split("Each of the following criteria", 1)[1]
+    listed = message_text(request.messages[-1]).split("Each of the following criteria", 1)[1]
     return [line[2:] for line in listed.splitlines() if line.startswith("- ")]
 
 
 def graded_answer(request: ModelRequest) -> str:
     """The answer a grader request carries (between our template's answer markers)."""
-    prompt = request.messages[-1]["content"]
+    prompt = message_text(request.messages[-1])
     tag = prompt.split("<answer-", 1)[1].split(">", 1)[0]
     block = prompt.split(f"<answer-{tag}>\n", 1)[1]
     return block.split(f"\n</answer-{tag}>", 1)[0]

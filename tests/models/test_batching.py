@@ -10,6 +10,7 @@ import pytest
 from skillmix.errors import BackendError, SkillmixError
 from skillmix.models import BackendSettings, GenerationParams, ModelOutput, ModelRequest
 from skillmix.models.batching import BatchingBackend
+from skillmix.records import message_text
 
 
 class EchoBackend(BatchingBackend):
@@ -30,7 +31,7 @@ class EchoBackend(BatchingBackend):
 
     def run_batch(self, requests: list[ModelRequest]) -> list[ModelOutput | BackendError]:
         self.gate.wait(10)
-        prompts = [request.messages[-1]["content"] for request in requests]
+        prompts = [message_text(request.messages[-1]) for request in requests]
         self.batches.append(prompts)
         if "crash" in prompts:
             raise RuntimeError("the device fell over")

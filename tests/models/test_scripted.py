@@ -28,7 +28,7 @@ from skillmix.models.scripted import (
     register_script,
     scripted,
 )
-from skillmix.records import GenerationStatus, GradingStatus
+from skillmix.records import GenerationStatus, GradingStatus, message_text
 from skillmix.results.build import RunResults
 from tests.helpers.configs import model_entry, run_config
 from tests.helpers.runs import stored
@@ -149,7 +149,7 @@ def test_unparseable_grader_replies_are_reasked_then_stored_unscored(
     asked: Counter[str] = Counter()
 
     def confused(request: ModelRequest) -> Reply:
-        prompt = request.messages[-1]["content"]
+        prompt = message_text(request.messages[-1])
         asked[prompt] += 1
         two_skills = sum(c.startswith("Correctly") for c in criteria(request)) == 2
         return "I would rather not." if two_skills or asked[prompt] == 1 else grader(request)

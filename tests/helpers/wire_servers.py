@@ -5,6 +5,8 @@ One process serves both wire formats on one port of 127.0.0.1 (never any other a
 
 - ``POST /v1/chat/completions``: the OpenAI Chat Completions API (``chat.completion`` objects).
 - ``POST /v1/messages``: the Anthropic Messages API (``message`` objects).
+- ``POST /v1/images/generations``: the OpenAI Images API (real PNGs; tests/helpers/image_wire.py
+  draws them and checks the images sent to the two chat APIs).
 - ``GET /v1/models``: an OpenAI-style model list, handy for readiness polling.
 - ``GET /stats``: JSON counters (requests per path, faults per kind, completed, ...).
 
@@ -22,6 +24,8 @@ body the next attempt at that body always succeeds, so a client that retries get
 ``--record FILE`` appends every valid API request body to FILE as a JSON line (what a client
 really sent); ``--replies FILE`` names a JSON object mapping ``messages_digest(messages)`` to
 the reply text an OpenAI request with those messages gets (a recorded conversation replayed).
+``--verdicts FILE`` names a JSON object mapping question texts to "Yes", "No" or P(Yes): what a
+request holding an image (a vision grader's yes/no question) is answered; see image_wire.py.
 
 Run it as a script (it prints ``READY <port>`` once listening)::
 
@@ -55,12 +59,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+try:
+    from tests.helpers import image_wire
+except ModuleNotFoundError:  # run as a script: this file's folder is sys.path[0]
+    import image_wire  # type: ignore[import-not-found,no-redef]
+
 HOST: Final = "127.0.0.1"
 OPENAI_PATH: Final = "/v1/chat/completions"
 ANTHROPIC_PATH: Final = "/v1/messages"
 MODELS_PATH: Final = "/v1/models"
 STATS_PATH: Final = "/stats"
-API_PATHS: Final = (OPENAI_PATH, ANTHROPIC_PATH)
+IMAGES_PATH: Final = image_wire.IMAGES_PATH
+API_PATHS: Final = (OPENAI_PATH, ANTHROPIC_PATH, IMAGES_PATH)
 
 FaultKind = Literal["rate_limit", "server_error", "overloaded", "slow", "reset", "truncated"]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
@@ -212,6 +222,7 @@ class ServerConfig:
     record: Path | None = None  # every valid API request body appended here as a JSON line
     replies: Path | None = None  # JSON {messages_digest(messages): reply text} to answer with
     pass_rate: float | None = None  # each point of a schema reply is 1 with this probability
+    verdicts: Path | None = None  # JSON {question text: "Yes" | "No" | P(Yes)} for vision requests
 
 
 def messages_digest(messages: object) -> str:
@@ -230,6 +241,14 @@ class Stats:
     open_connections: int = 0
     client_gone: int = 0
     last_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Images: each counted when its 200 is made (a "slow" or "truncated" fault included).
+    images_generated: int = 0  # images drawn and returned
+    image_requests: int = 0  # images.generate requests answered with images
+    refusals: int = 0  # prompts the "safety system" refused (400s, also client errors)
+    vision_requests: Counter[str] = field(
+        default_factory=lambda: Counter({"openai": 0, "anthropic": 0})
+    )  # chat requests holding an image, answered, per API
+    image_prompts: Counter[str] = field(default_factory=Counter)  # prompt_digest: requests
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -244,6 +263,11 @@ class Stats:
             "open_connections": self.open_connections,
             "client_gone": self.client_gone,
             "last_headers": self.last_headers,
+            "images_generated": self.images_generated,
+            "image_requests": self.image_requests,
+            "refusals": self.refusals,
+            "vision_requests": dict(self.vision_requests),
+            "image_prompts": dict(self.image_prompts),
         }
 
 
@@ -344,6 +368,9 @@ def _validate_openai(body: dict[str, Any]) -> Reply | None:
                 "invalid_request_error",
                 "invalid_value",
             )
+    bad_image = image_wire.check_openai_images(messages)
+    if bad_image is not None:
+        return Reply(400, _json_bytes(bad_image))
     response_format = body.get("response_format")
     if response_format is not None:
         kind = response_format.get("type") if isinstance(response_format, dict) else None
@@ -377,9 +404,15 @@ def _openai_reply(
     digest: str,
     given: str | None = None,
     pass_rate: float | None = None,
+    verdicts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
+    """The chat.completion for a valid body; a body holding an image (a vision request) is
+    answered Yes or No from `verdicts` (see image_wire.p_yes), unless `given` is set."""
     rng = _rng("reply", digest)
     prompt_chars = sum(len(_text_of(m.get("content"))) for m in body["messages"])
+    images = image_wire.openai_images(body["messages"])
+    p_yes = _p_yes(body["messages"], verdicts or {}) if images else None
+    logprobs: dict[str, Any] | None = None
     response_format = body.get("response_format")
     schema: object = None
     if isinstance(response_format, dict):
@@ -390,13 +423,20 @@ def _openai_reply(
     finish_reason = "stop"
     if given is not None:
         content = given
+    elif p_yes is not None:
+        limit = _limit(body, "max_completion_tokens", "max_tokens")
+        content, cut = _cut(image_wire.answer(p_yes), limit)
+        finish_reason = "length" if cut else "stop"
+        if body.get("logprobs") is True:
+            logprobs = image_wire.openai_logprobs(content, p_yes, body.get("top_logprobs"))
     elif schema is not None:
         content = json.dumps(_schema_object(schema, rng, pass_rate))
     else:
         limit = _limit(body, "max_completion_tokens", "max_tokens")
         content, cut = _cut(_text_reply(rng), limit)
         finish_reason = "length" if cut else "stop"
-    prompt_tokens, completion_tokens = _tokens(prompt_chars), _tokens(len(content))
+    prompt_tokens = _tokens(prompt_chars) + sum(map(image_wire.image_tokens, images))
+    completion_tokens = _tokens(len(content))
     return {
         "id": f"chatcmpl-{digest[:29]}",
         "object": "chat.completion",
@@ -411,7 +451,7 @@ def _openai_reply(
                     "refusal": None,
                     "annotations": [],
                 },
-                "logprobs": None,
+                "logprobs": logprobs,
                 "finish_reason": finish_reason,
             }
         ],
@@ -452,6 +492,9 @@ def _validate_anthropic(body: dict[str, Any]) -> Reply | None:
                 f'but found multiple "{role}" roles in a row'
             )
         previous = role
+    bad_image = image_wire.check_anthropic_images(messages)
+    if bad_image is not None:
+        return bad(bad_image)
     system = body.get("system")
     if system is not None and not isinstance(system, str | list):
         return bad("system: Input should be a valid string or a list of text blocks")
@@ -480,16 +523,27 @@ def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _anthropic_reply(
-    body: dict[str, Any], digest: str, pass_rate: float | None = None
+    body: dict[str, Any],
+    digest: str,
+    pass_rate: float | None = None,
+    verdicts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
+    """The message for a valid body; a body holding an image (a vision request) is answered
+    Yes or No from `verdicts` (see image_wire.p_yes), unless a tool is forced."""
     rng = _rng("reply", digest)
     input_chars = len(_text_of(body.get("system"))) + sum(
         len(_text_of(m.get("content"))) for m in body["messages"]
     )
+    images = image_wire.anthropic_images(body["messages"])
     tool = _forced_tool(body)
-    if tool is not None:
+    if tool is None and images:
+        p_yes = _p_yes([{"content": body.get("system")}, *body["messages"]], verdicts or {})
+        text, cut = _cut(image_wire.answer(p_yes), body["max_tokens"])
+        block: dict[str, Any] = {"type": "text", "text": text}
+        output_chars, stop_reason = len(text), "max_tokens" if cut else "end_turn"
+    elif tool is not None:
         tool_input = _schema_object(tool.get("input_schema"), rng, pass_rate)
-        block: dict[str, Any] = {
+        block = {
             "type": "tool_use",
             "id": f"toolu_{digest[:24]}",
             "name": tool.get("name"),
@@ -508,8 +562,36 @@ def _anthropic_reply(
         "content": [block],
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": _tokens(input_chars), "output_tokens": _tokens(output_chars)},
+        "usage": {
+            "input_tokens": _tokens(input_chars) + sum(map(image_wire.image_tokens, images)),
+            "output_tokens": _tokens(output_chars),
+        },
     }
+
+
+def _p_yes(messages: list[Any], verdicts: dict[str, float]) -> float:
+    """P(Yes) for a vision request: its text parts joined, matched against the verdicts."""
+    text = "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
+    return image_wire.p_yes(text, verdicts)
+
+
+def _validate_images(body: dict[str, Any]) -> Reply | None:
+    invalid = image_wire.check_generation(body)
+    if invalid is not None:
+        return Reply(400, _json_bytes(invalid))
+    model = body["model"]
+    if model == MISSING_MODEL:
+        return _openai_error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model_not_found",
+        )
+    if model == BAD_REQUEST_MODEL:
+        return _openai_error(
+            400, f"The model `{model}` rejects every request.", "invalid_request_error", None
+        )
+    return None
 
 
 def _fault_reply(api: str, kind: FaultKind) -> Reply:
@@ -575,6 +657,8 @@ class WireServer:
         self.port = 0
         replies = self.config.replies
         self._replies: dict[str, str] = json.loads(replies.read_text("utf-8")) if replies else {}
+        verdicts = self.config.verdicts
+        self._verdicts = image_wire.load_verdicts(verdicts) if verdicts else {}
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(
@@ -733,7 +817,7 @@ class WireServer:
         return reply
 
     async def _api(self, path: str, request: Request) -> Reply:
-        api = "openai" if path == OPENAI_PATH else "anthropic"
+        api = "anthropic" if path == ANTHROPIC_PATH else "openai"  # the images API is OpenAI's
         try:
             body = json.loads(request.body)
         except (UnicodeDecodeError, ValueError):
@@ -743,9 +827,17 @@ class WireServer:
             return self._finish(await self._delayed(self._client_error(reply)), f"{api}:")
         digest = body_digest(body)
         key = f"{api}:{digest}"  # attempts are counted per API and body
-        invalid = _validate_openai(body) if api == "openai" else _validate_anthropic(body)
+        if path == IMAGES_PATH:
+            invalid = _validate_images(body)
+        else:
+            invalid = _validate_openai(body) if api == "openai" else _validate_anthropic(body)
         if invalid is not None:
             return self._finish(await self._delayed(self._client_error(invalid)), key)
+        refused = image_wire.refusal(body) if path == IMAGES_PATH else None
+        if refused is not None:  # the safety system: not a fault, never faulted
+            self.stats.refusals += 1
+            reply = self._client_error(Reply(400, _json_bytes(refused)))
+            return self._finish(await self._delayed(reply), key)
         fault = self._next_fault(key, digest)
         await self._delayed(None)
         if fault in ("rate_limit", "server_error", "overloaded"):
@@ -757,11 +849,20 @@ class WireServer:
         if self.config.record is not None:
             with self.config.record.open("a", encoding="utf-8") as log:
                 log.write(json.dumps(body) + "\n")
-        if api == "openai":
+        if path == IMAGES_PATH:
+            payload = image_wire.generation_reply(body)
+            self.stats.image_requests += 1
+            self.stats.images_generated += len(payload["data"])
+            self.stats.image_prompts[image_wire.prompt_digest(body["prompt"])] += 1
+        elif api == "openai":
             given = self._replies.get(messages_digest(body["messages"]))
-            payload = _openai_reply(body, digest, given, self.config.pass_rate)
+            payload = _openai_reply(body, digest, given, self.config.pass_rate, self._verdicts)
+            if image_wire.openai_images(body["messages"]):
+                self.stats.vision_requests["openai"] += 1
         else:
-            payload = _anthropic_reply(body, digest, self.config.pass_rate)
+            payload = _anthropic_reply(body, digest, self.config.pass_rate, self._verdicts)
+            if image_wire.anthropic_images(body["messages"]):
+                self.stats.vision_requests["anthropic"] += 1
         reply = self._finish(Reply(200, _json_bytes(payload)), key)
         if fault == "truncated":
             reply.body = reply.body[: len(reply.body) // 2]
@@ -833,6 +934,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--replies", type=Path, help="JSON {messages digest: reply} (OpenAI)")
     parser.add_argument("--pass-rate", type=float, help="chance of 1 per schema point")
     parser.add_argument(
+        "--verdicts", type=Path, help='JSON {question: "Yes" | "No" | P(Yes)} (vision requests)'
+    )
+    parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
         default=FAULT_KINDS,
@@ -864,8 +968,7 @@ def _exit_on_stdin_eof() -> None:
     os._exit(0)
 
 
-async def _main_async(config: ServerConfig, port: int) -> None:
-    server = WireServer(config)
+async def _main_async(server: WireServer, port: int) -> None:
     actual = await server.start(port)
     print(f"READY {actual}", flush=True)
     try:
@@ -886,12 +989,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         record=args.record,
         replies=args.replies,
         pass_rate=args.pass_rate,
+        verdicts=args.verdicts,
     )
+    server = WireServer(config)  # a bad --replies or --verdicts file fails here, cleanly
     _raise_fd_limit()
     if args.exit_on_stdin_eof:
         threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main_async(config, args.port))
+        asyncio.run(_main_async(server, args.port))
     return 0
 
 
@@ -946,6 +1051,7 @@ def start_server(
     record: Path | None = None,
     replies: Path | None = None,
     pass_rate: float | None = None,
+    verdicts: Path | None = None,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -966,7 +1072,7 @@ def start_server(
     ]
     if fault_kinds is not None:
         command += ["--fault-kinds", ",".join(fault_kinds)]
-    for option, path in (("--record", record), ("--replies", replies)):
+    for option, path in (("--record", record), ("--replies", replies), ("--verdicts", verdicts)):
         if path is not None:
             command += [option, str(path)]
     if pass_rate is not None:

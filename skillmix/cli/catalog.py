@@ -1,4 +1,5 @@
-"""`skillmix catalog ...`: validate, summarise, import and export skill and topic lists."""
+"""`skillmix catalog ...`: validate, summarise, import and export skill and topic lists, and
+the ConceptMix concept catalog."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ from skillmix.catalog import (
     load_skills,
     load_topics,
 )
+from skillmix.catalog.concepts import (
+    ConceptCatalog,
+    is_concepts_file,
+    load_concepts,
+    write_concepts_yaml,
+)
+from skillmix.catalog.official_concepts import read_official_concepts
 from skillmix.catalog.official_files import (
     read_official_skills,
     read_official_topics,
@@ -40,12 +48,14 @@ SkillsOption = Annotated[Path, typer.Option("--skills", help="Skills catalog (YA
 TopicsOption = Annotated[Path, typer.Option("--topics", help="Topics catalog (YAML).")]
 
 
-def read_any(path: Path) -> tuple[Skill, ...] | tuple[Topic, ...]:
-    """Our YAML files or the official skills.csv / topics.txt."""
+def read_any(path: Path) -> tuple[Skill, ...] | tuple[Topic, ...] | ConceptCatalog:
+    """Our YAML files (skills, topics, concepts) or the official skills.csv / topics.txt."""
     if path.suffix == ".csv":
         return read_official_skills(path)
     if path.suffix == ".txt":
         return read_official_topics(path)
+    if is_concepts_file(path):
+        return load_concepts(path)
     return load_topics(path) if file_kind(path) == "topics" else load_skills(path)
 
 
@@ -57,6 +67,10 @@ def validate(
     with user_errors():
         for path in files:
             records = read_any(path)
+            if isinstance(records, ConceptCatalog):
+                counts = f"{len(records.categories)} categories, {records.value_count} values"
+                console.print(f"{path}: {counts} OK", markup=False, highlight=False)
+                continue
             skills = tuple(r for r in records if isinstance(r, Skill))
             if skills:
                 check_skills(skills, path)
@@ -143,3 +157,16 @@ def export_official(
         markup=False,
         highlight=False,
     )
+
+
+@catalog_app.command("import-concepts")
+def import_concepts(
+    config_dir: Annotated[Path, typer.Argument(help="The official ConceptMix config/ folder.")],
+    out: Annotated[Path, typer.Option("--out", help="The concepts YAML file to write.")],
+) -> None:
+    """Read the official ConceptMix config/*.json into our concepts YAML."""
+    with user_errors():
+        catalog = read_official_concepts(config_dir)
+        write_concepts_yaml(catalog, out, f"{config_dir.name}/*.json")
+    counts = f"{len(catalog.categories)} categories, {catalog.value_count} values"
+    console.print(f"{counts} -> {out}", markup=False, highlight=False)

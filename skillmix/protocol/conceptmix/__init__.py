@@ -1,0 +1,1 @@
+"""ConceptMix, the text-to-image benchmark: concept draws, the official items, grading."""

@@ -63,15 +63,22 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Run (or resume) a Skill-Mix evaluation, then print the report and write leaderboard.csv."""
+    """Run (or resume) an evaluation (Skill-Mix, or ConceptMix for a `suite: conceptmix`
+    config), then print the report and write leaderboard.csv."""
+    from skillmix.cli.conceptmix import conceptmix_eval
     from skillmix.cli.progress import run_with_progress, stats_text
+    from skillmix.config.conceptmix import ConceptMixConfig, load_any_config
     from skillmix.run.opening import open_run
-    from skillmix.run.plan import build_plan
+    from skillmix.run.plan import plan_of
     from skillmix.run.regrade import config_graders
     from skillmix.run.runner import Runner
 
     with user_errors():
-        plan = build_plan(config)
+        loaded = load_any_config(config)
+        if isinstance(loaded, ConceptMixConfig):
+            conceptmix_eval(loaded, config, dry_run=dry_run, quiet=quiet, new_run=new_run)
+            return
+        plan = plan_of(loaded, config)
         if dry_run:
             _dry_run(plan)
             return

@@ -6,12 +6,26 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
+from typing import Protocol
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from skillmix.cli.console import errors
-from skillmix.run.calls import RunStats
-from skillmix.run.runner import Runner
+from skillmix.run.calls import RunStats, StoredCalls
+
+
+class Runner(Protocol):
+    """What the progress line drives: a Skill-Mix, re-grade or ConceptMix runner."""
+
+    calls: StoredCalls
+
+    @property
+    def stats(self) -> RunStats: ...
+
+    def concurrency(self) -> dict[str, int]: ...
+
+    async def run(self) -> RunStats: ...
+
 
 GRACE_S = 10.0  # after Ctrl-C, for the calls in flight to come back and be stored
 

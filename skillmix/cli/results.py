@@ -12,6 +12,30 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.grading import JuryRule
 
 
+def conceptmix_report(run_dir: Path) -> bool:
+    """Print a ConceptMix run's report and write its files; False for a Skill-Mix run."""
+    from skillmix.results.conceptmix.load import load_conceptmix, write_reports
+    from skillmix.results.conceptmix.terminal import print_conceptmix
+    from skillmix.run.conceptmix.store import is_conceptmix
+    from skillmix.run.store import RunStore
+
+    store = RunStore.open_for_reading(run_dir)
+    try:
+        if not is_conceptmix(store):
+            return False
+    finally:
+        store.close()
+    results = load_conceptmix(run_dir)
+    print_conceptmix(results, console)
+    try:
+        written = write_reports(results, run_dir)
+    except OSError as exc:
+        warn(f"the report files were not written ({exc})")
+    else:
+        console.print(f"report: {written.html}", markup=False, highlight=False)
+    return True
+
+
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     html: Annotated[
@@ -42,6 +66,8 @@ def report_command(
     with user_errors():
         if html is not None:
             check_output_file(html, "--html")
+        if conceptmix_report(run_dir):
+            return
         store = RunStore.open_for_reading(run_dir)
         try:
             data = read_run(store)

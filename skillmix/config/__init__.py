@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -175,6 +175,7 @@ class PromptPaths(Strict):
 
 class RunConfig(Strict):
     name: str
+    suite: Literal["skillmix"] = "skillmix"  # `conceptmix`: see config/conceptmix.py
     output_dir: FilePath
     catalog: CatalogPaths = CatalogPaths()
     prompts: PromptPaths = PromptPaths()

@@ -22,11 +22,13 @@ from skillmix.errors import (
     Interrupted,
     scrub,
 )
-from skillmix.models import ModelBackend, ModelOutput, ModelRequest, RetryAdvice
+from skillmix.models import GeneratedImage, ModelBackend, ModelOutput, ModelRequest, RetryAdvice
+from skillmix.models.images import image_size
 from skillmix.models.limits import AdaptiveLimiter
 from skillmix.models.prices import PriceTable
 from skillmix.models.retry import generate_with_retries
-from skillmix.records import Item, Spend
+from skillmix.records import ConceptItem, Item, Spend
+from skillmix.run.conceptmix.store import ImageFiles
 from skillmix.run.estimate import usage_bound
 from skillmix.run.store import RunStore
 
@@ -61,9 +63,9 @@ class RunStats:
 class Call:
     """Where a request sits in the protocol; part of its content key."""
 
-    item: Item
-    gen: int
-    slot: str  # "turn1", "turn2", "grade:<r>:<attempt>"
+    item: Item | ConceptItem
+    gen: int  # a generation; for ConceptMix, the image's number
+    slot: str  # "turn1", "turn2", "grade:<r>:<attempt>"; "image", "question:<n>"
 
 
 def derived_seed(run_seed: int, call: Call) -> int:
@@ -82,6 +84,8 @@ def content_key(entry: ModelEntry, backend: ModelBackend, request: ModelRequest,
         "gen": call.gen,
         "slot": call.slot,
     }
+    if settings := backend.key_settings():  # absent otherwise: older runs keep their keys
+        payload["settings"] = settings
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -169,6 +173,8 @@ class StoredCalls:
                 self.reserved_usd -= bound
         cost = self.prices.cost(entry.model, output.usage)
         output = replace(output, text=scrub(output.text, backend.secrets()))
+        if output.images:  # the files first: the response names them
+            output = replace(output, text=self.store_images(output.images))
         self.store.put_response(
             key,
             backend=backend.prefix,
@@ -185,6 +191,24 @@ class StoredCalls:
         self.stats.spent_usd += cost or 0.0
         spend.add(output.usage, cost)
         return key, output
+
+    def store_images(self, images: tuple[GeneratedImage, ...]) -> str:
+        """Write a response's images into the run's image files; the manifest naming them
+        (sha256, media type, size, revised prompt) is the response's stored text."""
+        files = ImageFiles(self.store.path.parent)
+        manifest = []
+        for image in images:
+            width, height = image_size(image.data)
+            manifest.append(
+                {
+                    "sha256": files.write(image.data, image.media_type),
+                    "media_type": image.media_type,
+                    "width": width,
+                    "height": height,
+                    "revised_prompt": image.revised_prompt,
+                }
+            )
+        return json.dumps({"images": manifest})
 
     def _failure(self, entry: ModelEntry, backend: ModelBackend, error: Exception) -> Exception:
         """What a call that failed for good raises: CredentialsRefused stops the run (every

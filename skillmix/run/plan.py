@@ -106,11 +106,11 @@ def create_backends(config: RunConfig, source: Path) -> list[ModelBackend]:
             try:
                 shared[key] = create_backend(entry.model, entry.settings)
             except SkillmixError as exc:
-                raise _entry_error(exc, source, field) from None
+                raise entry_error(exc, source, field) from None
     return [shared[_backend_key(entry)] for entry in entries]
 
 
-def _entry_error(exc: SkillmixError, source: Path, entry_field: str) -> SkillmixError:
+def entry_error(exc: SkillmixError, source: Path, entry_field: str) -> SkillmixError:
     """A backend's error under its entry: field `options.n_ctx` becomes
     `students[0].options.n_ctx`; a message without a field is put under the entry itself."""
     if exc.field is None or exc.file is not None:

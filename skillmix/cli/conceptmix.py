@@ -1,0 +1,68 @@
+"""`skillmix eval` on a ConceptMix config (`suite: conceptmix`): run, resume, dry run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from skillmix.cli.console import console, errors
+
+if TYPE_CHECKING:
+    from skillmix.config.conceptmix import ConceptMixConfig
+    from skillmix.run.calls import RunStats
+    from skillmix.run.conceptmix.plan import ConceptPlan
+
+INTERRUPTED = "interrupted: every stored image and verdict is kept; rerun the same command"
+
+
+def conceptmix_eval(
+    config: ConceptMixConfig, source: Path, *, dry_run: bool, quiet: bool, new_run: bool
+) -> None:
+    from skillmix.cli.evaluate import end_of_run
+    from skillmix.cli.progress import run_with_progress, stats_text
+    from skillmix.run.conceptmix.opening import open_conceptmix_run
+    from skillmix.run.conceptmix.plan import conceptmix_plan
+    from skillmix.run.conceptmix.runner import ConceptRunner
+
+    plan = conceptmix_plan(config, source)
+    if dry_run:
+        describe_plan(plan)
+        return
+    concepts = open_conceptmix_run(plan, new_run=new_run)
+    runner = ConceptRunner(plan, concepts)
+    stats: RunStats | None
+    try:
+        stats = asyncio.run(run_with_progress(runner, quiet))
+    except KeyboardInterrupt:
+        stats = None
+    finally:
+        concepts.store.close()
+    if stats is not None and not stats.interrupted and not quiet:
+        done = f"done: {stats.done} of {stats.total} images"
+        errors.print(f"{done} · {stats_text(stats, runner.concurrency())}", highlight=False)
+    end_of_run(stats, config.output_dir, INTERRUPTED)
+
+
+def describe_plan(plan: ConceptPlan) -> None:
+    """What the run would do: its items, its calls, and the first prompt and question."""
+    config = plan.config
+    questions = sum(len(item.questions) for item in plan.items)
+    images = len(plan.items) * config.images_per_prompt
+    console.print(
+        f"[bold]{config.name}[/bold] (ConceptMix): {len(plan.items)} prompts (k={config.k}), "
+        f"{config.images_per_prompt} image(s) each -> {config.output_dir}"
+    )
+    for entry in config.models:
+        console.print(
+            f"  {entry.label}: {images} image calls; {config.grader.label}: "
+            f"{questions * config.images_per_prompt} grading calls",
+            markup=False,
+            highlight=False,
+        )
+    first = plan.items[0]
+    console.print(f"\nFirst prompt ({first.item_id}):", style="bold")
+    console.print(first.prompt, markup=False, highlight=False)
+    if first.questions:
+        console.print("First question (with the image):", style="bold")
+        console.print(plan.template.render(first.questions[0].text), markup=False, highlight=False)

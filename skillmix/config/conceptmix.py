@@ -1,0 +1,135 @@
+"""The configuration of a ConceptMix run (`suite: conceptmix`): text-to-image models, the
+items they draw, the vision-language grader and its question rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from skillmix.config import (
+    MAX_GENERATIONS,
+    MAX_ITEMS_PER_K,
+    MAX_K,
+    MAX_STUDENTS,
+    SEED_RANGE,
+    FilePath,
+    ModelEntry,
+    Number,
+    RunConfig,
+    Strict,
+    _no_bool_values,
+    parse_config,
+)
+from skillmix.errors import SkillmixError, describe_validation
+from skillmix.models.prices import Price
+from skillmix.yamlfile import load_yaml
+
+SUITE = "conceptmix"
+# the official grader call: one token, greedy
+GRADER_PARAMS = {"max_tokens": 1, "temperature": 0}
+LOGPROBS = 5  # alternatives asked for the first token when grading with P(Yes)
+
+
+class ItemSource(Strict):
+    """Where the prompts come from: the released official items, read from a folder."""
+
+    official: FilePath  # the folder of 300_sentences_k={k}.json
+
+
+class GradingRule(Strict):
+    # the question sent with each image; {question} is the item's question
+    template: FilePath | None = None
+    # official: yes when "Yes" is in the reply (case-sensitive); first_word: its first word
+    # is yes in any case
+    rule: Literal["official", "first_word"] = "official"
+    logprobs: bool = False  # also score P(Yes) from the first token's logprobs
+    # concurrent grading calls for one image are independent: none waits for another
+
+
+class ConceptMixConfig(Strict):
+    name: str
+    suite: Literal["conceptmix"]
+    output_dir: FilePath
+    concepts: FilePath = Path("data/concepts.yaml")
+    items: ItemSource
+    k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1, max_length=MAX_K)
+    items_per_k: int | None = Field(default=None, gt=0, le=MAX_ITEMS_PER_K, strict=True)
+    images_per_prompt: int = Field(default=1, gt=0, le=MAX_GENERATIONS, strict=True)
+    seed: int = Field(default=0, ge=SEED_RANGE[0], le=SEED_RANGE[1], strict=True)
+    models: list[ModelEntry] = Field(min_length=1, max_length=MAX_STUDENTS)
+    grader: ModelEntry
+    grading: GradingRule = GradingRule()
+    prices: dict[str, Price] = Field(default_factory=dict)
+    budget_usd: Number | None = Field(default=None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _official_grader_params(cls, data: Any) -> Any:
+        """The grader answers in one greedy token unless its entry says otherwise."""
+        grader = data.get("grader") if isinstance(data, dict) else None
+        if isinstance(grader, dict) and "params" not in grader:
+            data = {**data, "grader": {**grader, "params": GRADER_PARAMS}}
+        return data
+
+    @field_validator("k")
+    @classmethod
+    def _positive_unique(cls, value: list[int]) -> list[int]:
+        if any(k < 1 or k > MAX_K for k in value):
+            raise ValueError(f"every k must be between 1 and {MAX_K}")
+        if len(set(value)) != len(value):
+            raise ValueError("k values must be unique")
+        return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices_not_bools(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for price in value.values():
+                _no_bool_values(price)
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _unique_labels(cls, value: list[ModelEntry]) -> list[ModelEntry]:
+        labels = [m.label for m in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError("two models share a label: give each a distinct `name`")
+        return value
+
+
+AnyConfig = RunConfig | ConceptMixConfig
+
+
+def parse_conceptmix(data: dict[str, Any], source: Path | str) -> ConceptMixConfig:
+    try:
+        return ConceptMixConfig.model_validate(data)
+    except ValidationError as exc:
+        field, message = describe_validation(exc)
+        raise SkillmixError(message, file=source, field=field or None) from None
+
+
+def parse_any_config(data: Any, source: Path | str) -> AnyConfig:
+    """A run config of either suite, told apart by its `suite` key (skillmix by default)."""
+    if isinstance(data, dict) and data.get("suite") == SUITE:
+        return parse_conceptmix(data, source)
+    return parse_config(data, source)
+
+
+def load_any_config(path: Path) -> AnyConfig:
+    if not path.is_file():
+        raise SkillmixError("config file not found", file=path)
+    return parse_any_config(load_yaml(path), path)
+
+
+def stored_conceptmix_config(text: str, store: Path) -> ConceptMixConfig:
+    try:
+        return ConceptMixConfig.model_validate_json(text)
+    except ValidationError as exc:
+        field, message = describe_validation(exc)
+        raise SkillmixError(
+            f"the stored configuration is refused by this version of skillmix: {message}",
+            file=store,
+            field=field or None,
+        ) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -77,8 +77,36 @@ Number = Annotated[float, BeforeValidator(_not_bool)]
 FilePath = Annotated[Path, BeforeValidator(_usable_path)]
 
 
+def check_k(value: list[int]) -> list[int]:
+    """k values: each between 1 and MAX_K, none twice."""
+    if any(k < 1 for k in value):
+        raise ValueError("every k must be at least 1")
+    if any(k > MAX_K for k in value):
+        raise ValueError(f"every k must be at most {MAX_K}")
+    if len(set(value)) != len(value):
+        raise ValueError("k values must be unique")
+    return value
+
+
+def prices_not_bools(value: Any) -> Any:
+    if isinstance(value, dict):
+        for price in value.values():
+            _no_bool_values(price)
+    return value
+
+
+def unique_labels(entries: list[ModelEntry], what: str) -> list[ModelEntry]:
+    labels = [entry.label for entry in entries]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two {what} share a label: give each a distinct `name`")
+    return entries
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+ConfigT = TypeVar("ConfigT", bound=Strict)
 
 
 class NoveltyAssumptions(Strict):
@@ -206,21 +234,12 @@ class RunConfig(Strict):
     @field_validator("k")
     @classmethod
     def _positive_unique(cls, value: list[int]) -> list[int]:
-        if any(k < 1 for k in value):
-            raise ValueError("every k must be at least 1")
-        if any(k > MAX_K for k in value):
-            raise ValueError(f"every k must be at most {MAX_K}")
-        if len(set(value)) != len(value):
-            raise ValueError("k values must be unique")
-        return value
+        return check_k(value)
 
     @field_validator("prices", mode="before")
     @classmethod
     def _prices_not_bools(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for price in value.values():
-                _no_bool_values(price)
-        return value
+        return prices_not_bools(value)
 
     @field_validator("items_per_k")
     @classmethod
@@ -242,10 +261,7 @@ class RunConfig(Strict):
     @field_validator("students")
     @classmethod
     def _unique_labels(cls, value: list[ModelEntry]) -> list[ModelEntry]:
-        labels = [s.label for s in value]
-        if len(set(labels)) != len(labels):
-            raise ValueError("two students share a label: give each a distinct `name`")
-        return value
+        return unique_labels(value, "students")
 
 
 class ExtraGrader(Strict):
@@ -268,18 +284,27 @@ def stored_graders(text: str | None, store: Path) -> list[ExtraGrader]:
 def parse_config(data: Any, source: Path | str) -> RunConfig:
     if not isinstance(data, dict):
         raise SkillmixError("expected a mapping of config keys", file=source)
+    return validated(RunConfig, data, source)
+
+
+def validated(model: type[ConfigT], data: dict[str, Any], source: Path | str) -> ConfigT:
+    """A config of this model, or a one-line error naming the file and the field."""
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         field, message = describe_validation(exc)
         raise SkillmixError(message, file=source, field=field or None) from None
 
 
 def stored_config(text: str, store: Path) -> RunConfig:
+    return stored_validated(RunConfig, text, store)
+
+
+def stored_validated(model: type[ConfigT], text: str, store: Path) -> ConfigT:
     """The configuration a run store holds; one this version refuses (a bound that came later)
     is one line naming the store."""
     try:
-        return RunConfig.model_validate_json(text)
+        return model.model_validate_json(text)
     except ValidationError as exc:
         field, message = describe_validation(exc)
         raise SkillmixError(

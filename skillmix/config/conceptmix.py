@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from skillmix.config import (
     MAX_GENERATIONS,
     MAX_ITEMS_PER_K,
-    MAX_K,
+    MAX_K_VALUES,
     MAX_STUDENTS,
     SEED_RANGE,
     FilePath,
@@ -19,10 +19,14 @@ from skillmix.config import (
     Number,
     RunConfig,
     Strict,
-    _no_bool_values,
+    check_k,
     parse_config,
+    prices_not_bools,
+    stored_validated,
+    unique_labels,
+    validated,
 )
-from skillmix.errors import SkillmixError, describe_validation
+from skillmix.errors import SkillmixError
 from skillmix.models.prices import Price
 from skillmix.yamlfile import load_yaml
 
@@ -54,7 +58,7 @@ class ConceptMixConfig(Strict):
     output_dir: FilePath
     concepts: FilePath = Path("data/concepts.yaml")
     items: ItemSource
-    k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1, max_length=MAX_K)
+    k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1, max_length=MAX_K_VALUES)
     items_per_k: int | None = Field(default=None, gt=0, le=MAX_ITEMS_PER_K, strict=True)
     images_per_prompt: int = Field(default=1, gt=0, le=MAX_GENERATIONS, strict=True)
     seed: int = Field(default=0, ge=SEED_RANGE[0], le=SEED_RANGE[1], strict=True)
@@ -76,44 +80,26 @@ class ConceptMixConfig(Strict):
     @field_validator("k")
     @classmethod
     def _positive_unique(cls, value: list[int]) -> list[int]:
-        if any(k < 1 or k > MAX_K for k in value):
-            raise ValueError(f"every k must be between 1 and {MAX_K}")
-        if len(set(value)) != len(value):
-            raise ValueError("k values must be unique")
-        return value
+        return check_k(value)
 
     @field_validator("prices", mode="before")
     @classmethod
     def _prices_not_bools(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for price in value.values():
-                _no_bool_values(price)
-        return value
+        return prices_not_bools(value)
 
     @field_validator("models")
     @classmethod
     def _unique_labels(cls, value: list[ModelEntry]) -> list[ModelEntry]:
-        labels = [m.label for m in value]
-        if len(set(labels)) != len(labels):
-            raise ValueError("two models share a label: give each a distinct `name`")
-        return value
+        return unique_labels(value, "models")
 
 
 AnyConfig = RunConfig | ConceptMixConfig
 
 
-def parse_conceptmix(data: dict[str, Any], source: Path | str) -> ConceptMixConfig:
-    try:
-        return ConceptMixConfig.model_validate(data)
-    except ValidationError as exc:
-        field, message = describe_validation(exc)
-        raise SkillmixError(message, file=source, field=field or None) from None
-
-
 def parse_any_config(data: Any, source: Path | str) -> AnyConfig:
     """A run config of either suite, told apart by its `suite` key (skillmix by default)."""
     if isinstance(data, dict) and data.get("suite") == SUITE:
-        return parse_conceptmix(data, source)
+        return validated(ConceptMixConfig, data, source)
     return parse_config(data, source)
 
 
@@ -124,12 +110,4 @@ def load_any_config(path: Path) -> AnyConfig:
 
 
 def stored_conceptmix_config(text: str, store: Path) -> ConceptMixConfig:
-    try:
-        return ConceptMixConfig.model_validate_json(text)
-    except ValidationError as exc:
-        field, message = describe_validation(exc)
-        raise SkillmixError(
-            f"the stored configuration is refused by this version of skillmix: {message}",
-            file=store,
-            field=field or None,
-        ) from None
+    return stored_validated(ConceptMixConfig, text, store)

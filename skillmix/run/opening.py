@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from skillmix.config import stored_config
 from skillmix.errors import SkillmixError
 from skillmix.models.provenance import model_provenance
+from skillmix.run.conceptmix.store import is_conceptmix
 from skillmix.run.identity import changed_items, changes, identity
 from skillmix.run.lock import RunLock
 from skillmix.run.plan import RunPlan
@@ -23,7 +25,18 @@ def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
     """The plan's run store, created or reopened, with its configuration and items recorded;
     it holds the run directory's lock until it is closed. A store holding another run is
     refused, or with `new_run` set aside (moved into previous/<run id>/) for a fresh one."""
-    run_dir = plan.config.output_dir
+    store = open_store(plan.config.output_dir, lambda found: another_run(found, plan), new_run)
+    try:
+        record_run(store, plan)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_store(run_dir: Path, another: Callable[[RunStore], str | None], new_run: bool) -> RunStore:
+    """A run directory's store, locked, created or reopened. `another` says why it holds
+    another run (None: it holds this one or none): refused, or with `new_run` set aside."""
     check_output_dir(run_dir)  # refused before the lock touches the folder
     if (run_dir / DB_NAME).is_file():  # checked (whole) before the lock touches the folder
         stored_schema_version(run_dir / DB_NAME)
@@ -35,7 +48,7 @@ def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
         lock.release()
         raise
     try:
-        conflict = another_run(store, plan)
+        conflict = another(store)
         if conflict is not None and new_run:
             store = set_aside(store, lock)
         elif conflict is not None:
@@ -43,7 +56,6 @@ def open_run(plan: RunPlan, *, new_run: bool = False) -> RunStore:
     except BaseException:
         store.close()
         raise
-    record_run(store, plan)
     return store
 
 
@@ -71,6 +83,8 @@ def another_run(store: RunStore, plan: RunPlan) -> str | None:
     """Why the store holds another run than the plan's, or None if it holds this one (or none)."""
     if store.get_meta("source") is not None:
         return "holds an imported official run: give the evaluation its own output_dir"
+    if is_conceptmix(store):
+        return "holds a ConceptMix run: give the Skill-Mix run its own output_dir"
     wanted = identity(plan.config, plan.catalog.content_hash, plan.prompts.content_hash)
     differ = changes(stored_identity(store), wanted)
     moved = changed_items(store.items(), plan.items)

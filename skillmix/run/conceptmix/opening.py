@@ -8,35 +8,18 @@ import hashlib
 from typing import Any
 
 from skillmix.config.conceptmix import ConceptMixConfig, stored_conceptmix_config
-from skillmix.errors import SkillmixError
 from skillmix.run.conceptmix.plan import ConceptPlan
 from skillmix.run.conceptmix.store import ConceptStore, is_conceptmix
 from skillmix.run.identity import entry_identity
-from skillmix.run.lock import RunLock
-from skillmix.run.opening import check_output_dir, set_aside
-from skillmix.run.store import DB_NAME, RunStore, stored_schema_version
+from skillmix.run.opening import open_store
+from skillmix.run.store import RunStore
 
 TEMPLATE_HASH = "question_template_hash"
 
 
 def open_conceptmix_run(plan: ConceptPlan, *, new_run: bool = False) -> ConceptStore:
-    run_dir = plan.config.output_dir
-    check_output_dir(run_dir)
-    if (run_dir / DB_NAME).is_file():
-        stored_schema_version(run_dir / DB_NAME)
-    lock = RunLock(run_dir)
-    lock.acquire()
+    store = open_store(plan.config.output_dir, lambda found: another_run(found, plan), new_run)
     try:
-        store = RunStore(run_dir, lock, checked=True)
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        conflict = another_run(store, plan)
-        if conflict is not None and new_run:
-            store = set_aside(store, lock)
-        elif conflict is not None:
-            raise SkillmixError(conflict, file=run_dir)
         concepts = ConceptStore(store)
         record_run(concepts, plan)
     except BaseException:

@@ -9,10 +9,12 @@ rename) before the response that names it is committed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from skillmix.errors import SkillmixError
 from skillmix.records import ConceptItem, ImageRecord, VerdictRecord
@@ -112,35 +114,29 @@ class ConceptStore:
         return [ConceptItem.model_validate_json(row[0]) for row in rows.fetchall()]
 
     def put_image(self, record: ImageRecord) -> None:
-        data = record.model_dump(mode="json")
-        marks = ", ".join(f":{name.strip()}" for name in IMAGE_COLUMNS.split(","))
-        self.store.db.execute(
-            f"INSERT OR REPLACE INTO images ({IMAGE_COLUMNS}) VALUES ({marks})", data
-        )
+        self._put("images", IMAGE_COLUMNS, record)
 
     def images(self) -> list[ImageRecord]:
-        rows = self.store.db.execute(
-            f"SELECT {IMAGE_COLUMNS} FROM images ORDER BY model, item_id, image"
-        )
-        return [ImageRecord(**dict(row)) for row in rows.fetchall()]
+        rows = self._rows("images", IMAGE_COLUMNS, "model, item_id, image")
+        return [ImageRecord(**row) for row in rows]
 
     def put_verdict(self, record: VerdictRecord) -> None:
-        data = record.model_dump(mode="json")
-        marks = ", ".join(f":{name.strip()}" for name in VERDICT_COLUMNS.split(","))
-        self.store.db.execute(
-            f"INSERT OR REPLACE INTO verdicts ({VERDICT_COLUMNS}) VALUES ({marks})", data
-        )
+        self._put("verdicts", VERDICT_COLUMNS, record)
 
     def verdicts(self) -> list[VerdictRecord]:
-        rows = self.store.db.execute(
-            f"SELECT {VERDICT_COLUMNS} FROM verdicts "
-            "ORDER BY model, item_id, image, grader, question"
+        rows = self._rows("verdicts", VERDICT_COLUMNS, "model, item_id, image, grader, question")
+        return [VerdictRecord(**row) for row in rows]
+
+    def _put(self, table: str, columns: str, record: BaseModel) -> None:
+        marks = ", ".join(f":{name.strip()}" for name in columns.split(","))
+        self.store.db.execute(
+            f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
+            record.model_dump(mode="json"),
         )
-        return [VerdictRecord(**dict(row)) for row in rows.fetchall()]
+
+    def _rows(self, table: str, columns: str, order: str) -> list[dict[str, Any]]:
+        rows = self.store.db.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
+        return [dict(row) for row in rows.fetchall()]
 
     def config_json(self) -> str | None:
         return self.store.get_meta("config")
-
-    def meta_json(self, key: str) -> object:
-        text = self.store.get_meta(key)
-        return None if text is None else json.loads(text)

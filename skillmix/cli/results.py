@@ -12,9 +12,15 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.grading import JuryRule
 
 
-def conceptmix_report(run_dir: Path) -> bool:
-    """Print a ConceptMix run's report and write its files; False for a Skill-Mix run."""
+def conceptmix_report(run_dir: Path, official_table: Path | None = None) -> bool:
+    """Print a ConceptMix run's report (beside the official table when one is given) and
+    write its files; False for a Skill-Mix run."""
     from skillmix.results.conceptmix.load import load_conceptmix, write_reports
+    from skillmix.results.conceptmix.official_table import (
+        compare_with_official,
+        print_official_comparison,
+        read_official_table,
+    )
     from skillmix.results.conceptmix.terminal import print_conceptmix
     from skillmix.run.conceptmix.store import is_conceptmix
     from skillmix.run.store import RunStore
@@ -25,8 +31,11 @@ def conceptmix_report(run_dir: Path) -> bool:
             return False
     finally:
         store.close()
+    official = None if official_table is None else read_official_table(official_table)
     results = load_conceptmix(run_dir)
     print_conceptmix(results, console)
+    if official is not None:
+        print_official_comparison(compare_with_official(results.metrics, official), console)
     try:
         written = write_reports(results, run_dir)
     except OSError as exc:
@@ -48,6 +57,13 @@ def report_command(
         JuryRule | None,
         typer.Option(help="Also score the jury of the run's graders (default: the config's)."),
     ] = None,
+    official_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--official-table",
+            help="ConceptMix: the official performance_table.csv, shown beside this run's.",
+        ),
+    ] = None,
 ) -> None:
     """Print the model x k table (mean ± standard error, with unscored and failed counts).
 
@@ -66,8 +82,12 @@ def report_command(
     with user_errors():
         if html is not None:
             check_output_file(html, "--html")
-        if conceptmix_report(run_dir):
+        if conceptmix_report(run_dir, official_table):
             return
+        if official_table is not None:
+            raise SkillmixError(
+                "is for ConceptMix runs; this is a Skill-Mix run", field="--official-table"
+            )
         store = RunStore.open_for_reading(run_dir)
         try:
             data = read_run(store)

@@ -117,14 +117,18 @@ def read_official_items(
     per_k: int | None,
     catalog: ConceptCatalog | None = None,
 ) -> list[ConceptItem]:
-    """The items of each k in ks (the first per_k by index; None: all), k by k. With a catalog,
-    every category and value must be in it."""
+    """The items of each k in ks (the first per_k by index; None: all), k by k; a file with
+    fewer than per_k items is an error. With a catalog, every category and value must be in it."""
     if per_k is not None and per_k < 0:
         raise ValueError(f"per_k must be 0 or more, not {per_k}")
     if not folder.is_dir():
         raise SkillmixError("folder not found", file=folder)
     items: list[ConceptItem] = []
     for k in ks:
-        found = read_k_file(items_file(folder, k), k, catalog)
+        path = items_file(folder, k)
+        found = read_k_file(path, k, catalog)
+        if per_k is not None and per_k > len(found):
+            message = f"holds {len(found)} items; items_per_k asks for {per_k}"
+            raise SkillmixError(message, file=path)
         items += found if per_k is None else found[:per_k]
     return items

@@ -40,7 +40,7 @@ def identity(config: ConceptMixConfig, template: str) -> dict[str, Any]:
         "grading.template": template,
         "grading.rule": config.grading.rule,
         "grading.logprobs": config.grading.logprobs,
-        f"grader ({config.grader.label})": entry_identity(config.grader),
+        "grader": entry_identity(config.grader),
     }
     for entry in config.models:
         found[f"models ({entry.label})"] = entry_identity(entry)

@@ -1,6 +1,7 @@
 """skillmix: the Skill-Mix evaluation harness.
 
-The public API: `evaluate` a config, `load_results` / `load_run` a run directory,
+The public API: `evaluate` a config, `load_results` / `load_run` a run directory
+(`load_conceptmix` a ConceptMix run's),
 `results_frame` of results, and `skillmix.analysis` for the tables that explain a run.
 Attributes that need pandas are imported on first use, so `import skillmix` stays light.
 """
@@ -15,6 +16,7 @@ from skillmix.errors import SkillmixError
 if TYPE_CHECKING:
     from skillmix.api import evaluate, load_results
     from skillmix.results.build import RunResults
+    from skillmix.results.conceptmix.load import load_conceptmix
     from skillmix.results.frames import RunFrames, load_run
     from skillmix.results.leaderboard import results_frame
 
@@ -24,6 +26,7 @@ __all__ = [
     "SkillmixError",
     "analysis",
     "evaluate",
+    "load_conceptmix",
     "load_results",
     "load_run",
     "results_frame",
@@ -36,6 +39,7 @@ _LAZY = {
     "RunResults": "skillmix.results.build",
     "RunFrames": "skillmix.results.frames",
     "load_run": "skillmix.results.frames",
+    "load_conceptmix": "skillmix.results.conceptmix.load",
     "results_frame": "skillmix.results.leaderboard",
 }
 

@@ -45,21 +45,23 @@ def conceptmix_eval(
 
 
 def describe_plan(plan: ConceptPlan) -> None:
-    """What the run would do: its items, its calls, and the first prompt and question."""
+    """What the run would do: its calls and their cost, the first prompt and question."""
+    from skillmix.cli.evaluate import cost_line
+    from skillmix.results.terminal import print_estimates
+    from skillmix.run.conceptmix.estimate import estimate_conceptmix
+    from skillmix.run.estimate import total_cost
+
     config = plan.config
-    questions = sum(len(item.questions) for item in plan.items)
-    images = len(plan.items) * config.images_per_prompt
     console.print(
         f"[bold]{config.name}[/bold] (ConceptMix): {len(plan.items)} prompts (k={config.k}), "
         f"{config.images_per_prompt} image(s) each -> {config.output_dir}"
     )
-    for entry in config.models:
-        console.print(
-            f"  {entry.label}: {images} image calls; {config.grader.label}: "
-            f"{questions * config.images_per_prompt} grading calls",
-            markup=False,
-            highlight=False,
-        )
+    rows = estimate_conceptmix(plan)
+    print_estimates(rows, console)
+    console.print(
+        f"{cost_line(total_cost(rows), config.budget_usd)}; image output tokens at the "
+        "size's and quality's bound, each graded image at a fixed token bound"
+    )
     first = plan.items[0]
     console.print(f"\nFirst prompt ({first.item_id}):", style="bold")
     console.print(first.prompt, markup=False, highlight=False)

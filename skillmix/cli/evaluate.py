@@ -19,10 +19,15 @@ if TYPE_CHECKING:
 INTERRUPTED = "interrupted: everything finished is stored; rerun the same command to resume"
 
 
+def cost_line(total: float | None, budget_usd: float | None) -> str:
+    budget = "" if budget_usd is None else f" (budget ${budget_usd:.2f})"
+    return f"estimated cost: {'unknown' if total is None else f'${total:.4f}'}{budget}"
+
+
 def _dry_run(plan: RunPlan) -> None:
     from skillmix.protocol.student import turn1_messages
     from skillmix.results.terminal import print_estimates
-    from skillmix.run.estimate import estimate_run
+    from skillmix.run.estimate import estimate_run, total_cost
 
     config = plan.config
     console.print(
@@ -32,12 +37,8 @@ def _dry_run(plan: RunPlan) -> None:
     )
     rows = estimate_run(plan)
     print_estimates(rows, console)
-    total: float | None = 0.0
-    for row in rows:
-        total = None if total is None or row.cost_usd is None else total + row.cost_usd
     console.print(
-        f"estimated cost: {'unknown' if total is None else f'${total:.4f}'}"
-        f"{'' if config.budget_usd is None else f' (budget ${config.budget_usd:.2f})'}; "
+        f"{cost_line(total_cost(rows), config.budget_usd)}; "
         f"grader re-asks (up to {config.grader_retries} per reply) are not counted"
     )
     first = turn1_messages(

@@ -171,6 +171,11 @@ class ModelBackend(ABC):
         """A text-to-image backend's (width, height), where its settings fix it."""
         return None
 
+    def output_tokens_bound(self) -> int | None:
+        """The most output tokens one call can bill where the request's max_tokens does not
+        say (an image model's image tokens); None: max_tokens or the default."""
+        return None
+
     def key_settings(self) -> dict[str, Any]:
         """Settings beyond the request that determine the output (an image model's size,
         quality, pipeline settings): part of every call's cache key when not empty."""

@@ -30,6 +30,19 @@ REFUSAL_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 SIZE = re.compile(r"auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
 
 
+# gpt-image-1's output tokens for a 1024x1024 image, by quality (OpenAI's pricing page);
+# other sizes scale with the area, and auto or unset quality counts as high (a bound)
+SQUARE_TOKENS = {"low": 272, "medium": 1056, "high": 4160}
+LARGEST_SIZE = (1536, 1024)
+
+
+def image_tokens(size: tuple[int, int] | None, quality: str | None) -> int:
+    """The output tokens one gpt-image image bills, at most, for a size and quality."""
+    width, height = size or LARGEST_SIZE
+    square = SQUARE_TOKENS.get(quality or "high", SQUARE_TOKENS["high"])
+    return max(1, round(square * width * height / 1024**2))
+
+
 class ImagesOptions(BackendOptions):
     size: str = "1024x1024"
     quality: str | None = None  # low | medium | high | auto (gpt-image); standard | hd (dall-e)
@@ -64,6 +77,9 @@ class OpenAIImagesBackend(SdkBackend):
     @property
     def output_size(self) -> tuple[int, int] | None:
         return parse_size(self.options.size)
+
+    def output_tokens_bound(self) -> int:
+        return image_tokens(self.output_size, self.options.quality)
 
     def key_settings(self) -> dict[str, Any]:
         return self.options.model_dump(exclude_none=True)

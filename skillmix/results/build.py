@@ -14,6 +14,7 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.metrics import MetricRow, Outcome, aggregate, item_outcomes
+from skillmix.run.conceptmix.store import SUITE as CONCEPTMIX
 from skillmix.run.store import RunStore
 
 Cost = tuple[float | None, float | None]  # (student USD, grader USD); None: unknown price
@@ -54,8 +55,19 @@ class RunResults:
         return self.config.common_skills is CommonSkills.SCORING
 
 
+def refuse_conceptmix(store: RunStore) -> None:
+    """Skill-Mix readers name the ConceptMix reader rather than misread its store."""
+    if store.get_meta("suite") == CONCEPTMIX:
+        raise SkillmixError(
+            "holds a ConceptMix run: `skillmix report` reads it (and writes results.csv and "
+            "leaderboard.csv); from Python, skillmix.load_conceptmix",
+            file=store.path,
+        )
+
+
 def read_run(store: RunStore) -> RunData:
     """A run's configuration and records, through the store's read API."""
+    refuse_conceptmix(store)
     stored = store.get_meta("config")
     if stored is None:
         raise FileNotFoundError(f"{store.path}: the run has no configuration stored yet")

@@ -9,7 +9,7 @@ from typing import Any
 from skillmix.config import ExtraGrader, RunConfig, stored_graders
 from skillmix.outputs import write_file
 from skillmix.records import GenerationRecord, GradingRecord, Item
-from skillmix.results.build import RunData
+from skillmix.results.build import RunData, refuse_conceptmix
 from skillmix.run.store import RunStore
 
 TABLES = ("config", "grader", "item", "generation", "grading")
@@ -19,6 +19,7 @@ def export_jsonl(store: RunStore, out: Path) -> int:
     """Every stored item, generation and grading: one JSON object per line, tagged by `table`,
     the first line carrying the run's configuration, then one per grader `regrade` added.
     Returns the number of lines."""
+    refuse_conceptmix(store)
     lines: list[dict[str, Any]] = [
         {"table": "config", **json.loads(store.get_meta("config") or "{}")}
     ]

@@ -122,9 +122,10 @@ class StoredCalls:
                 f"budget_usd ${budget:.4f}"
             )
 
-    def cost_bound(self, entry: ModelEntry, request: ModelRequest) -> float:
+    def cost_bound(self, entry: ModelEntry, backend: ModelBackend, request: ModelRequest) -> float:
         """What a call can cost at most, as far as can be told before it is made."""
-        cost = self.prices.cost(entry.model, usage_bound(request))
+        usage = usage_bound(request, backend.output_tokens_bound())
+        cost = self.prices.cost(entry.model, usage)
         return 0.0 if cost is None else cost
 
     async def call(
@@ -144,7 +145,7 @@ class StoredCalls:
             spend.add(output.usage, cost)
             return key, output
         self._check_budget()  # already spent: stop before waiting for a slot
-        bound, reserved = self.cost_bound(entry, request), False
+        bound, reserved = self.cost_bound(entry, backend, request), False
 
         def on_attempt() -> None:  # holding a slot, about to send
             nonlocal reserved

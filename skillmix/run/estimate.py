@@ -28,6 +28,12 @@ class Estimate:
     cost_usd: float | None
 
 
+def total_cost(rows: list[Estimate]) -> float | None:
+    """The rows' dollars added up; None when any row's price is unknown."""
+    costs = [row.cost_usd for row in rows]
+    return None if None in costs else sum(c for c in costs if c is not None)
+
+
 def _tokens(messages: list[ChatMessage]) -> int:
     text = sum(len(message_text(m)) for m in messages) // CHARS_PER_TOKEN
     images = sum(
@@ -39,9 +45,10 @@ def _tokens(messages: list[ChatMessage]) -> int:
     return text + images * IMAGE_TOKENS
 
 
-def usage_bound(request: ModelRequest) -> Usage:
-    """A request's tokens as the estimate counts them: its prompt, and a reply at max_tokens."""
-    output = request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
+def usage_bound(request: ModelRequest, output_bound: int | None = None) -> Usage:
+    """A request's tokens as the estimate counts them: its prompt, and a reply at max_tokens
+    (or at the backend's own bound, for image models)."""
+    output = output_bound or request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
     return Usage(_tokens(request.messages), output)
 
 

@@ -212,3 +212,39 @@ def test_a_bad_official_table_is_one_line_and_leaves_the_run_alone(
         f"error: {table}: row 2 (Paper model), column k=1: 'about half' is not '<number> ±<number>'"
     ]
     assert (straight / "run.sqlite").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "{run}", "--csv", "{out}"],
+        ["export", "{run}", "--jsonl", "{out}"],
+        ["compare", "{run}", "--a", "gpt-image-1", "--b", "gpt-image-1-mini"],
+    ],
+)
+def test_skill_mix_readers_name_the_conceptmix_reader(
+    straight: Path, tmp_path: Path, command: list[str]
+) -> None:
+    before = (straight / "run.sqlite").read_bytes()
+    out = tmp_path / "out.file"
+    args = [part.format(run=straight, out=out) for part in command]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "holds a ConceptMix run" in lines[0], result.stderr
+    assert "skillmix report" in lines[0]
+    assert not out.exists() and (straight / "run.sqlite").read_bytes() == before
+
+
+def test_load_conceptmix_gives_the_report_s_figures(straight: Path) -> None:
+    import skillmix
+
+    with pytest.raises(skillmix.SkillmixError, match="load_conceptmix"):
+        skillmix.load_run(straight)
+    results = skillmix.load_conceptmix(straight)
+    frame = results.frame()
+    written = pd.read_csv(straight / "results.csv")
+    assert set(results.models) == {f"openai-images/{m}" for m in MODELS}
+    pairs = set(zip(written["model"], written["k"], strict=True))
+    assert set(zip(frame["model"], frame["k"], strict=True)) == pairs
+    assert len(pairs) == len(MODELS) * len(KS)

@@ -21,7 +21,7 @@ IMAGE_TOKENS = 1600  # an input image, at most (about w*h/750 for 1024 px a side
 @dataclass(frozen=True)
 class Estimate:
     label: str
-    role: str  # "student" or "grader"
+    role: str  # "student", "grader" or (ConceptMix) "images"
     calls: int
     input_tokens: int
     output_tokens: int  # an upper bound: every reply at max_tokens

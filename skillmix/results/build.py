@@ -14,7 +14,7 @@ from skillmix.errors import SkillmixError
 from skillmix.protocol.sampler import CommonSkills
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.metrics import MetricRow, Outcome, aggregate, item_outcomes
-from skillmix.run.conceptmix.store import SUITE as CONCEPTMIX
+from skillmix.run.conceptmix.store import is_conceptmix
 from skillmix.run.store import RunStore
 
 Cost = tuple[float | None, float | None]  # (student USD, grader USD); None: unknown price
@@ -57,7 +57,7 @@ class RunResults:
 
 def refuse_conceptmix(store: RunStore) -> None:
     """Skill-Mix readers name the ConceptMix reader rather than misread its store."""
-    if store.get_meta("suite") == CONCEPTMIX:
+    if is_conceptmix(store):
         raise SkillmixError(
             "holds a ConceptMix run: `skillmix report` reads it (and writes results.csv and "
             "leaderboard.csv); from Python, skillmix.load_conceptmix",

@@ -7,7 +7,6 @@ The store is a real run (fixture items, loopback Images API and grader), made on
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 from skillmix.cli import app
 from tests.helpers.configs import write_config
 from tests.helpers.paths import ROOT
+from tests.helpers.runs import snapshot, tree
 from tests.helpers.wire_servers import running_server
 
 FIXTURE_ITEMS = ROOT / "tests" / "fixtures" / "conceptmix" / "sentence_collection"
@@ -258,21 +258,6 @@ CASES: dict[str, Setup] = {
 }
 
 
-def run_dir_state(run_dir: Path) -> dict[str, tuple[str, int]]:
-    return {
-        str(path.relative_to(run_dir)): (
-            hashlib.sha256(path.read_bytes()).hexdigest(),
-            path.stat().st_mtime_ns,
-        )
-        for path in sorted(run_dir.rglob("*"))
-        if path.is_file()
-    }
-
-
-def tree(root: Path) -> set[str]:
-    return {str(path.relative_to(root)) for path in root.rglob("*")}
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_conceptmix_input_is_one_line_and_touches_nothing(
     workspace: Workspace, name: str, monkeypatch: pytest.MonkeyPatch
@@ -282,7 +267,7 @@ def test_bad_conceptmix_input_is_one_line_and_touches_nothing(
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
     named = CASES[name](workspace)
-    before, files = run_dir_state(workspace.run_dir), tree(workspace.root)
+    before, files = snapshot(workspace.run_dir), tree(workspace.root)
     result = CliRunner().invoke(app, ["eval", str(workspace.config)])
     shown = f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
     assert isinstance(result.exception, SystemExit), f"{result.exception!r}\n{shown}"
@@ -291,7 +276,7 @@ def test_bad_conceptmix_input_is_one_line_and_touches_nothing(
     assert len(lines) == 1 and lines[0].startswith("error: "), shown
     for text in named:
         assert text in lines[0], f"{text!r} not named\n{shown}"
-    assert run_dir_state(workspace.run_dir) == before, "the run store changed"
+    assert snapshot(workspace.run_dir) == before, "the run store changed"
     assert tree(workspace.root) == files, "a file was written"
 
 

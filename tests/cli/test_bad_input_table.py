@@ -27,6 +27,7 @@ from skillmix.official.run_import import import_official_run
 from skillmix.run.store import DB_NAME
 from tests.cli.test_bad_input import SKILLS, TOPICS, Workspace
 from tests.helpers.paths import FIXTURES, SHARED_REFERENCE
+from tests.helpers.runs import tree
 
 
 @dataclass(frozen=True)
@@ -782,14 +783,10 @@ def _run_dir_state(run_dir: Path) -> dict[str, tuple[str, int]]:
     }
 
 
-def _tree(root: Path) -> set[str]:
-    return {str(path.relative_to(root)) for path in root.rglob("*")}
-
-
 @pytest.mark.parametrize("setup", CASES)
 def test_bad_input_is_one_line_and_touches_nothing(workspace: Workspace, setup: Setup) -> None:
     invocation = setup(workspace)
-    run_dir, tree = _run_dir_state(workspace.output_dir), _tree(workspace.root)
+    run_dir, files = _run_dir_state(workspace.output_dir), tree(workspace.root)
     result = CliRunner().invoke(app, invocation.args)
     shown = f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
     assert isinstance(result.exception, SystemExit), f"{result.exception!r}\n{shown}"
@@ -800,7 +797,7 @@ def test_bad_input_is_one_line_and_touches_nothing(workspace: Workspace, setup: 
     for name in invocation.named:
         assert name in lines[0], f"{name!r} not named\n{shown}"
     assert _run_dir_state(workspace.output_dir) == run_dir, "the run store changed"
-    assert _tree(workspace.root) == tree, "a file was written"
+    assert tree(workspace.root) == files, "a file was written"
 
 
 def test_there_are_enough_distinct_cases() -> None:

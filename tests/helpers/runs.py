@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sqlite3
@@ -34,13 +35,30 @@ def stored(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def count_responses(run_dir: Path) -> int:
+def count_responses(run_dir: Path, table: str = "responses") -> int:
+    """The rows of a store table (the responses by default); 0 before it exists."""
     if not (run_dir / "run.sqlite").exists():
         return 0
     try:
-        return int(stored(run_dir, "SELECT COUNT(*) FROM responses")[0][0])
+        return int(stored(run_dir, f"SELECT COUNT(*) FROM {table}")[0][0])
     except sqlite3.OperationalError:  # schema not created yet
         return 0
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under the folder with its sha256 and mtime (catches new -wal/-shm files)."""
+    return {
+        str(path.relative_to(folder)): (
+            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder",
+            path.stat().st_mtime_ns,
+        )
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def tree(root: Path) -> set[str]:
+    """Every path under root, relative to it."""
+    return {str(path.relative_to(root)) for path in root.rglob("*")}
 
 
 def results(run_dir: Path) -> pd.DataFrame:
@@ -83,24 +101,34 @@ def start_eval(config: Path, **popen: Any) -> subprocess.Popen[Any]:
 
 
 def wait_for_responses(
-    process: subprocess.Popen[Any], run_dir: Path, responses: int, timeout_s: float = 300
+    process: subprocess.Popen[Any],
+    run_dir: Path,
+    responses: int,
+    timeout_s: float = 300,
+    table: str = "responses",
 ) -> None:
-    """Until the run has stored `responses` responses (fails if it ends or times out first)."""
+    """Until the run has stored `responses` rows of `table` (fails if it ends or times out
+    first)."""
     deadline = time.monotonic() + timeout_s
-    while count_responses(run_dir) < responses:
+    while count_responses(run_dir, table) < responses:
         assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline, f"fewer than {responses} responses in {timeout_s} s"
         time.sleep(0.05)
 
 
 def kill_after_responses(
-    config: Path, run_dir: Path, responses: int, timeout_s: float = 300, **popen: Any
+    config: Path,
+    run_dir: Path,
+    responses: int,
+    timeout_s: float = 300,
+    table: str = "responses",
+    **popen: Any,
 ) -> int:
     """Run `skillmix eval` and SIGKILL it (that process only, as the OOM killer would) once
-    `responses` responses are stored. Returns its pid."""
+    `responses` rows of `table` are stored. Returns its pid."""
     process = start_eval(config, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
     try:
-        wait_for_responses(process, run_dir, responses, timeout_s)
+        wait_for_responses(process, run_dir, responses, timeout_s, table)
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()

@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +19,7 @@ from skillmix.cli import app
 from skillmix.run.conceptmix.store import ImageFiles
 from tests.helpers.configs import write_config
 from tests.helpers.paths import ROOT
-from tests.helpers.runs import stored
+from tests.helpers.runs import kill_after_responses, stored
 from tests.helpers.wire_servers import ServerHandle, running_server
 
 FIXTURES = ROOT / "tests" / "fixtures" / "conceptmix"
@@ -146,33 +141,12 @@ def test_a_finished_run_rerun_asks_nothing(straight: Path, server: ServerHandle)
     assert after["vision_requests"] == before["vision_requests"]
 
 
-def kill_mid_run(config: Path, run_dir: Path, after_verdicts: int) -> None:
-    command = [sys.executable, "-m", "skillmix", "eval", str(config), "--quiet"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run_dir / "run.sqlite").exists() or _verdict_count(run_dir) < after_verdicts:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _verdict_count(run_dir: Path) -> int:
-    try:
-        return int(stored(run_dir, "SELECT COUNT(*) FROM verdicts")[0][0])
-    except sqlite3.OperationalError:  # the schema is not there yet
-        return 0
-
-
 def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(
     straight: Path, server: ServerHandle, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "killed"
     config = write_config(tmp_path / "run.yaml", config_for(run_dir, server))
-    kill_mid_run(config, run_dir, after_verdicts=10)
+    kill_after_responses(config, run_dir, 10, table="verdicts")
     kept = {key for (key,) in stored(run_dir, "SELECT key FROM responses")}
     assert 10 <= len(verdicts(run_dir)) < len(verdicts(straight))  # killed part-way
     evaluate(config)

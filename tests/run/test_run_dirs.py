@@ -7,7 +7,6 @@ As root chmod stops no write: read-only folders and full disks are real bind and
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import random
 import shutil
@@ -28,7 +27,7 @@ from skillmix.errors import SkillmixError
 from skillmix.models.scripted import Script, scripted
 from skillmix.run.store import DB_NAME, RunStore
 from tests.helpers.configs import model_entry, run_config, write_config
-from tests.helpers.runs import count_responses, results, stored
+from tests.helpers.runs import count_responses, results, snapshot, stored
 from tests.helpers.scripts import answering, awarding
 
 STUDENT = "scripted/student"
@@ -52,17 +51,6 @@ def config_of(run_dir: Path, **fields: Any) -> dict[str, Any]:
 def invoke(args: list[str]) -> Result:
     with scripts():
         return CliRunner().invoke(app, args)
-
-
-def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    """Every file under the folder with its sha256 and mtime (catches new -wal/-shm files)."""
-    return {
-        str(path.relative_to(folder)): (
-            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder",
-            path.stat().st_mtime_ns,
-        )
-        for path in sorted(folder.rglob("*"))
-    }
 
 
 def assert_one_error(result: Result, named: Path) -> str:

@@ -3,8 +3,7 @@ grading calls, with tokens and dollars counted as the budget counts them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from skillmix.config import ModelEntry
 from skillmix.models import ChatMessage, ModelRequest, Usage
 from skillmix.models.prices import PriceTable
 from skillmix.protocol.conceptmix.grading import question_messages
@@ -26,7 +25,7 @@ def estimate_conceptmix(plan: ConceptPlan) -> list[Estimate]:
             prompt: list[ChatMessage] = [{"role": "user", "content": item.prompt}]
             request = ModelRequest(messages=prompt, params=entry.params, seed=0)
             bounds.append(usage_bound(request, backend.output_tokens_bound()))
-        rows.append(_row(entry.label, "images", bounds, images, prices.cost, entry.model))
+        rows.append(_row(entry, "images", bounds, images, prices))
     questions = []
     for item in plan.items:
         for question in item.questions:
@@ -34,23 +33,23 @@ def estimate_conceptmix(plan: ConceptPlan) -> list[Estimate]:
             request = ModelRequest(messages=messages, params=plan.grader_params, seed=0)
             questions.append(usage_bound(request))
     repeats = images * len(config.models)
-    rows.append(
-        _row(config.grader.label, "grader", questions, repeats, prices.cost, config.grader.model)
-    )
+    rows.append(_row(config.grader, "grader", questions, repeats, prices))
     return rows
 
 
 def _row(
-    label: str,
-    role: str,
-    bounds: list[Usage],
-    repeats: int,
-    cost: Callable[[str, Usage], float | None],
-    model: str,
+    entry: ModelEntry, role: str, bounds: list[Usage], repeats: int, prices: PriceTable
 ) -> Estimate:
+    """One model's calls: each bound made `repeats` times."""
     usage = Usage(
         sum(u.input_tokens for u in bounds) * repeats,
         sum(u.output_tokens for u in bounds) * repeats,
     )
-    calls = len(bounds) * repeats
-    return Estimate(label, role, calls, usage.input_tokens, usage.output_tokens, cost(model, usage))
+    return Estimate(
+        entry.label,
+        role,
+        len(bounds) * repeats,
+        usage.input_tokens,
+        usage.output_tokens,
+        prices.cost(entry.model, usage),
+    )

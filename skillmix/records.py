@@ -167,6 +167,23 @@ class ConceptItem(BaseModel):
     concepts: tuple[Concept, ...]
     questions: tuple[Question, ...]  # blank questions left out
     source: Literal["official", "generated"]
+    plan: str | None = None  # a written item's completed JSON plan (official: refined config)
+
+
+class WritingStatus(StrEnum):
+    OK = "ok"  # written: an item
+    REJECTED = "rejected"  # the writer turned down every draw (max_attempts)
+    FAILED = "failed"  # a writer call failed for good; rerunning retries it
+
+
+class WritingRecord(Spend):
+    """How one item was written (items.generate): its draws, and what they cost."""
+
+    item_id: str
+    k: int
+    status: WritingStatus
+    attempts: int  # draws made, the last one written or turned down
+    reason: str | None = None  # why the last draw was turned down, or the call failed
 
 
 class ImageStatus(StrEnum):

@@ -11,7 +11,7 @@ from skillmix.cli.console import console, errors
 if TYPE_CHECKING:
     from skillmix.config.conceptmix import ConceptMixConfig
     from skillmix.run.calls import RunStats
-    from skillmix.run.conceptmix.plan import ConceptPlan
+    from skillmix.run.conceptmix.plan import ConceptPlan, WriterPlan
 
 INTERRUPTED = "interrupted: every stored image and verdict is kept; rerun the same command"
 
@@ -52,8 +52,9 @@ def describe_plan(plan: ConceptPlan) -> None:
     from skillmix.run.estimate import total_cost
 
     config = plan.config
+    count, written = len(plan.items or plan.item_slots()), " to write" if plan.writer else ""
     console.print(
-        f"[bold]{config.name}[/bold] (ConceptMix): {len(plan.items)} prompts (k={config.k}), "
+        f"[bold]{config.name}[/bold] (ConceptMix): {count} prompts{written} (k={config.k}), "
         f"{config.images_per_prompt} image(s) each -> {config.output_dir}"
     )
     rows = estimate_conceptmix(plan)
@@ -62,9 +63,26 @@ def describe_plan(plan: ConceptPlan) -> None:
         f"{cost_line(total_cost(rows), config.budget_usd)}; image output tokens at the "
         "size's and quality's bound, each graded image at a fixed token bound"
     )
+    if plan.writer is not None:
+        describe_writing(plan, plan.writer)
+        return
     first = plan.items[0]
     console.print(f"\nFirst prompt ({first.item_id}):", style="bold")
     console.print(first.prompt, markup=False, highlight=False)
     if first.questions:
         console.print("First question (with the image):", style="bold")
         console.print(plan.template.render(first.questions[0].text), markup=False, highlight=False)
+
+
+def describe_writing(plan: ConceptPlan, writer: WriterPlan) -> None:
+    console.print(
+        "written items counted at their first draw, each reply at the writer's max_tokens; "
+        "every redraw adds five writer calls",
+        markup=False,
+        highlight=False,
+    )
+    k, index = plan.item_slots()[0]
+    draw = writer.draw(plan.config.seed, k, index)
+    concepts = ", ".join(f"{c.category}={c.value}" for c in draw.concepts())
+    console.print(f"\nFirst draw (k={k}, item {index}):", style="bold")
+    console.print(concepts, markup=False, highlight=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from skillmix.config import (
     MAX_GENERATIONS,
@@ -34,12 +34,37 @@ SUITE = "conceptmix"
 # the official grader call: one token, greedy
 GRADER_PARAMS = {"max_tokens": 1, "temperature": 0}
 LOGPROBS = 5  # alternatives asked for the first token when grading with P(Yes)
+MAX_ATTEMPTS = 100
+
+
+class Quirks(Strict):
+    """The official generator's quirks, each kept by default (faithful); false fixes one."""
+
+    style_typo: bool = True  # its style cap is misspelt, so a draw may hold several styles
+    added_objects_ungraded: bool = True  # objects the writer adds get no concept, no question
+    questions_from_first_caption: bool = True  # asked of the caption before its verification
+
+
+class WriteItems(Strict):
+    """Fresh items: seeded draws that a text model binds, captions, verifies and questions."""
+
+    writer: ModelEntry
+    max_attempts: int = Field(default=10, gt=0, le=MAX_ATTEMPTS, strict=True)  # draws per item
+    object_prob: Number = Field(default=0.25, ge=0, le=1)  # each further object's chance
+    quirks: Quirks = Quirks()
 
 
 class ItemSource(Strict):
-    """Where the prompts come from: the released official items, read from a folder."""
+    """Where the prompts come from: the released official items (a folder), or written."""
 
-    official: FilePath  # the folder of 300_sentences_k={k}.json
+    official: FilePath | None = None  # the folder of 300_sentences_k={k}.json
+    generate: WriteItems | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ItemSource:
+        if (self.official is None) == (self.generate is None):
+            raise ValueError("give exactly one of official (a folder) or generate")
+        return self
 
 
 class GradingRule(Strict):
@@ -59,7 +84,9 @@ class ConceptMixConfig(Strict):
     concepts: FilePath = Path("data/concepts.yaml")
     items: ItemSource
     k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1, max_length=MAX_K_VALUES)
-    items_per_k: int | None = Field(default=None, gt=0, le=MAX_ITEMS_PER_K, strict=True)
+    items_per_k: int | None = Field(
+        default=None, gt=0, le=MAX_ITEMS_PER_K, strict=True, validate_default=True
+    )
     images_per_prompt: int = Field(default=1, gt=0, le=MAX_GENERATIONS, strict=True)
     seed: int = Field(default=0, ge=SEED_RANGE[0], le=SEED_RANGE[1], strict=True)
     models: list[ModelEntry] = Field(min_length=1, max_length=MAX_STUDENTS)
@@ -76,6 +103,14 @@ class ConceptMixConfig(Strict):
         if isinstance(grader, dict) and "params" not in grader:
             data = {**data, "grader": {**grader, "params": GRADER_PARAMS}}
         return data
+
+    @field_validator("items_per_k")
+    @classmethod
+    def _written_count(cls, value: int | None, info: ValidationInfo) -> int | None:
+        items = info.data.get("items")
+        if value is None and isinstance(items, ItemSource) and items.generate is not None:
+            raise ValueError("is needed to write items (items.generate)")
+        return value
 
     @field_validator("k")
     @classmethod

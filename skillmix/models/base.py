@@ -176,6 +176,11 @@ class ModelBackend(ABC):
         say (an image model's image tokens); None: max_tokens or the default."""
         return None
 
+    def price_unit(self) -> str | None:
+        """What one output image is billed as, for models priced per image (prices.yaml
+        per_image keys); None for a model that makes no images."""
+        return None
+
     def key_settings(self) -> dict[str, Any]:
         """Settings beyond the request that determine the output (an image model's size,
         quality, pipeline settings): part of every call's cache key when not empty."""

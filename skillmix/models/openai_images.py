@@ -81,6 +81,9 @@ class OpenAIImagesBackend(SdkBackend):
     def output_tokens_bound(self) -> int:
         return image_tokens(self.output_size, self.options.quality)
 
+    def price_unit(self) -> str:
+        return f"{self.options.quality or 'standard'} {self.options.size}"
+
     def key_settings(self) -> dict[str, Any]:
         return self.options.model_dump(exclude_none=True)
 

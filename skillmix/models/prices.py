@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,15 +15,23 @@ FREE_BACKENDS = ("llamacpp/", "hf/", "vllm/")
 
 
 class Price(BaseModel):
-    """US dollars per million tokens."""
+    """US dollars per million tokens, and for models billed per image (dall-e) per image by
+    "<quality> <size>" (e.g. "hd 1024x1792"; "standard" where the model has one quality)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    per_image: dict[str, Annotated[float, Field(ge=0)]] = {}
 
-    def cost(self, usage: Usage) -> float:
-        return (usage.input_tokens * self.input + usage.output_tokens * self.output) / 1e6
+    def cost(self, usage: Usage, images: int = 0, unit: str | None = None) -> float | None:
+        """The tokens' price plus, billed per image, `images` at the unit's price (None when
+        the unit has no price)."""
+        tokens = (usage.input_tokens * self.input + usage.output_tokens * self.output) / 1e6
+        if not self.per_image or not images:
+            return tokens
+        each = self.per_image.get(unit or "")
+        return None if each is None else tokens + images * each
 
 
 FREE = Price(input=0, output=0)
@@ -50,6 +59,8 @@ class PriceTable:
         prefixes = [key for key in self.prices if model.startswith(key)]
         return self.prices[max(prefixes, key=len)] if prefixes else None
 
-    def cost(self, model: str, usage: Usage) -> float | None:
+    def cost(
+        self, model: str, usage: Usage, images: int = 0, unit: str | None = None
+    ) -> float | None:
         price = self.price(model)
-        return None if price is None else price.cost(usage)
+        return None if price is None else price.cost(usage, images, unit)

@@ -13,6 +13,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from skillmix.config import ModelEntry
 from skillmix.errors import (
@@ -27,7 +28,7 @@ from skillmix.models.images import image_size
 from skillmix.models.limits import AdaptiveLimiter
 from skillmix.models.prices import PriceTable
 from skillmix.models.retry import generate_with_retries
-from skillmix.records import ConceptItem, Item, Spend
+from skillmix.records import Spend
 from skillmix.run.conceptmix.store import ImageFiles
 from skillmix.run.estimate import usage_bound
 from skillmix.run.store import RunStore
@@ -59,13 +60,21 @@ class RunStats:
         return "; ".join(f"{reason} (x{count})" for reason, count in common)
 
 
+class Keyed(Protocol):
+    """What a call belongs to: an item, or (while it is written) an item to be."""
+
+    @property
+    def item_id(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Call:
     """Where a request sits in the protocol; part of its content key."""
 
-    item: Item | ConceptItem
+    item: Keyed
     gen: int  # a generation; for ConceptMix, the image's number
-    slot: str  # "turn1", "turn2", "grade:<r>:<attempt>"; "image", "question:<n>"
+    # "turn1", "turn2", "grade:<r>:<attempt>"; "image", "question:<n>", "write:<attempt>:<step>"
+    slot: str
 
 
 def derived_seed(run_seed: int, call: Call) -> int:
@@ -125,7 +134,8 @@ class StoredCalls:
     def cost_bound(self, entry: ModelEntry, backend: ModelBackend, request: ModelRequest) -> float:
         """What a call can cost at most, as far as can be told before it is made."""
         usage = usage_bound(request, backend.output_tokens_bound())
-        cost = self.prices.cost(entry.model, usage)
+        images = 1 if backend.makes_images else 0
+        cost = self.prices.cost(entry.model, usage, images, backend.price_unit())
         return 0.0 if cost is None else cost
 
     async def call(
@@ -172,7 +182,8 @@ class StoredCalls:
             self.stats.in_flight -= 1
             if reserved:
                 self.reserved_usd -= bound
-        cost = self.prices.cost(entry.model, output.usage)
+        images, unit = len(output.images), backend.price_unit()
+        cost = self.prices.cost(entry.model, output.usage, images, unit)
         output = replace(output, text=scrub(output.text, backend.secrets()))
         if output.images:  # the files first: the response names them
             output = replace(output, text=self.store_images(output.images))

@@ -30,6 +30,7 @@ CONCEPTS = ROOT / "data" / "concepts.yaml"
 NOWHERE = "http://127.0.0.1:9/v1"  # the discard port: no case gets as far as a call
 ANTHROPIC_GRADER = {"model": "anthropic/claude-sonnet-4-5", "base_url": "http://127.0.0.1:9"}
 NEED_VLLM_ABSENT = ("model-backend-not-installed", "grader-backend-not-installed")
+WRITER = {"model": "openai/gpt-4o", "base_url": NOWHERE}
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,11 @@ def skill_mix_config(ws: Workspace) -> list[str]:
     return [str(ws.run_dir), "holds a ConceptMix run"]
 
 
+def written(**generate: Any) -> dict[str, Any]:
+    """The config changes that write the items (items.generate) with this writer setup."""
+    return {"items": {"generate": {"writer": WRITER, **generate}}, "items_per_k": 2}
+
+
 CASES: dict[str, Setup] = {
     "suite-misspelled": config_value("suite", "conceptmx", "suite"),
     "k-empty": config_value("k", [], "k", "at least 1"),
@@ -253,6 +259,37 @@ CASES: dict[str, Setup] = {
     "concepts-yaml-syntax": concepts_text(lambda text: text + "\n  - [unclosed\n", "YAML"),
     "template-missing": question_template(None, "cannot read"),
     "template-without-question": question_template("Is it so? Yes or No.", "{question}"),
+    "items-without-a-source": config_value("items", {}, "items", "exactly one"),
+    "items-with-both-sources": config_change(
+        {"items.generate": {"writer": WRITER}}, "items", "exactly one"
+    ),
+    "written-items-without-a-count": config_value(
+        "items", {"generate": {"writer": WRITER}}, "items_per_k", "items.generate"
+    ),
+    "writer-makes-images": config_change(
+        written(writer={"model": "openai-images/gpt-image-1", "base_url": NOWHERE}),
+        "items.generate.writer.model",
+        "text model",
+    ),
+    "writer-unknown-backend": config_change(
+        written(writer={"model": "nosuch/x"}), "items.generate.writer.model", "nosuch/x"
+    ),
+    "writer-unknown-quirk": config_change(
+        written(quirks={"style_cap": True}), "items.generate.quirks.style_cap"
+    ),
+    "writer-no-attempts": config_change(
+        written(max_attempts=0), "items.generate.max_attempts", "greater than 0"
+    ),
+    "writer-object-prob-above-one": config_change(
+        written(object_prob=1.5), "items.generate.object_prob"
+    ),
+    "written-k-beyond-the-catalog": config_change(
+        {**written(), "k": [8]}, "k", "non-object categories"
+    ),
+    "written-items-on-an-official-run": lambda ws: [
+        str(ws.run_dir),
+        *config_change(written(), "items.generate", "--new-run")(ws),
+    ],
     "another-run-in-the-directory": other_config,
     "skill-mix-config-on-this-run": skill_mix_config,
 }

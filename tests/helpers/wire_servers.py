@@ -26,6 +26,8 @@ really sent); ``--replies FILE`` names a JSON object mapping ``messages_digest(m
 the reply text an OpenAI request with those messages gets (a recorded conversation replayed).
 ``--verdicts FILE`` names a JSON object mapping question texts to "Yes", "No" or P(Yes): what a
 request holding an image (a vision grader's yes/no question) is answered; see image_wire.py.
+The model ``concept-writer`` answers skillmix's ConceptMix writing prompts; see
+concept_writer.py.
 
 Run it as a script (it prints ``READY <port>`` once listening)::
 
@@ -60,8 +62,9 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 try:
-    from tests.helpers import image_wire
+    from tests.helpers import concept_writer, image_wire
 except ModuleNotFoundError:  # run as a script: this file's folder is sys.path[0]
+    import concept_writer  # type: ignore[import-not-found,no-redef]
     import image_wire  # type: ignore[import-not-found,no-redef]
 
 HOST: Final = "127.0.0.1"
@@ -423,6 +426,8 @@ def _openai_reply(
     finish_reason = "stop"
     if given is not None:
         content = given
+    elif body["model"] == concept_writer.MODEL:
+        content = concept_writer.reply(body["messages"])
     elif p_yes is not None:
         limit = _limit(body, "max_completion_tokens", "max_tokens")
         content, cut = _cut(image_wire.answer(p_yes), limit)

@@ -18,6 +18,8 @@ from skillmix.run.conceptmix.estimate import estimate_conceptmix
 from skillmix.run.conceptmix.plan import conceptmix_plan
 from tests.helpers.configs import write_config
 from tests.helpers.paths import ROOT
+from tests.helpers.runs import stored
+from tests.helpers.wire_servers import running_server
 
 ITEMS = ROOT / "tests" / "fixtures" / "conceptmix" / "sentence_collection"
 GPT_IMAGE_1_OUTPUT = 40.00  # dollars per million image tokens (prices.yaml)
@@ -92,3 +94,50 @@ def test_dry_run_prints_the_cost_and_touches_nothing(tmp_path: Path) -> None:
     assert f"{prompts * 4160:,}" in result.stdout  # the image output tokens
     assert "estimated cost: $" in result.stdout and "(budget $5.00)" in result.stdout
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "quality", "size", "each"),
+    [
+        ("dall-e-3", None, "1024x1024", 0.040),
+        ("dall-e-3", "hd", "1024x1792", 0.120),
+        ("dall-e-2", None, "512x512", 0.018),
+    ],
+)
+def test_dall_e_is_priced_per_image(
+    tmp_path: Path, model: str, quality: str | None, size: str, each: float
+) -> None:
+    raw = config(tmp_path, quality, size)
+    raw["models"][0]["model"] = f"openai-images/{model}"
+    source = tmp_path / "cm.yaml"
+    images, _ = estimate_conceptmix(
+        conceptmix_plan(validated(ConceptMixConfig, raw, source), source)
+    )
+    prompts, _ = fixture_counts()
+    assert images.calls == prompts
+    assert images.cost_usd == pytest.approx(prompts * each)
+
+
+def test_a_size_dall_e_has_no_price_for_is_unknown(tmp_path: Path) -> None:
+    raw = config(tmp_path, None, "640x480")
+    raw["models"][0]["model"] = "openai-images/dall-e-3"
+    source = tmp_path / "cm.yaml"
+    images, _ = estimate_conceptmix(
+        conceptmix_plan(validated(ConceptMixConfig, raw, source), source)
+    )
+    assert images.cost_usd is None
+
+
+def test_a_dall_e_run_records_the_price_of_each_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    with running_server() as server:
+        url = f"{server.base_url}/v1"
+        raw = config(tmp_path, "hd", "1024x1024", items_per_k=1, k=[1])
+        raw["models"][0].update(model="openai-images/dall-e-3", base_url=url)
+        raw["grader"]["base_url"] = url
+        path = write_config(tmp_path / "cm.yaml", raw)
+        result = CliRunner().invoke(app, ["eval", str(path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert stored(tmp_path / "run", "SELECT cost_usd FROM images") == [(0.08,)]

@@ -1,4 +1,5 @@
-"""The released ConceptMix prompts (sentence_collection/300_sentences_k={k}.json) as items.
+"""The released ConceptMix prompts (sentence_collection/300_sentences_k={k}.json) as items,
+and items written out in the same format.
 
 Each file is a JSON list of {"index", "sentence", "categories", "skills", "question"}. Blank
 questions are dropped and the rest stripped; a question carries its concept only when the
@@ -7,6 +8,7 @@ question and concept counts agree (the official grading just walks the question 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from skillmix.catalog.concept_templates import CONCEPT_CATEGORIES
 from skillmix.catalog.concepts import ConceptCatalog
 from skillmix.catalog.official_concepts import read_json
 from skillmix.errors import SkillmixError
+from skillmix.outputs import write_text
 from skillmix.records import Concept, ConceptItem, Question
 
 FIELDS: dict[str, type] = {
@@ -24,10 +27,15 @@ FIELDS: dict[str, type] = {
     "question": list,
 }
 TYPE_NAMES = {int: "an integer", str: "a string", list: "a list"}
+WRITTEN_NAME = "sentences_k={k}.json"
+PLANS_NAME = "refined_config_k={k}.json"
 
 
 def items_file(folder: Path, k: int) -> Path:
-    return folder / f"300_sentences_k={k}.json"
+    """The official name, or the name skillmix writes its written items under."""
+    official = folder / f"300_sentences_k={k}.json"
+    ours = folder / WRITTEN_NAME.format(k=k)
+    return ours if not official.is_file() and ours.is_file() else official
 
 
 def _bad(message: str, path: Path, where: str) -> SkillmixError:
@@ -73,21 +81,28 @@ def _item(entry: dict[str, Any], k: int) -> ConceptItem:
         for c, v in zip(entry["categories"], entry["skills"], strict=True)
     )
     texts = [q.strip() for q in entry["question"] if q.strip()]
-    if len(texts) == len(concepts):
-        questions = tuple(
-            Question(text=t, category=c.category, value=c.value)
-            for t, c in zip(texts, concepts, strict=True)
-        )
-    else:
-        questions = tuple(Question(text=t) for t in texts)
     return ConceptItem(
-        item_id=f"k{k}-{entry['index']:04d}",
+        item_id=concept_item_id(k, entry["index"]),
         k=k,
         index=entry["index"],
         prompt=entry["sentence"],
         concepts=concepts,
-        questions=questions,
+        questions=paired_questions(texts, concepts),
         source="official",
+    )
+
+
+def concept_item_id(k: int, index: int) -> str:
+    return f"k{k}-{index:04d}"
+
+
+def paired_questions(texts: list[str], concepts: tuple[Concept, ...]) -> tuple[Question, ...]:
+    """The questions, each with its concept when there are as many questions as concepts."""
+    if len(texts) != len(concepts):
+        return tuple(Question(text=t) for t in texts)
+    return tuple(
+        Question(text=t, category=c.category, value=c.value)
+        for t, c in zip(texts, concepts, strict=True)
     )
 
 
@@ -132,3 +147,24 @@ def read_official_items(
             raise SkillmixError(message, file=path)
         items += found if per_k is None else found[:per_k]
     return items
+
+
+def write_official_items(items: list[ConceptItem], folder: Path) -> None:
+    """Items in the official format, k by k: the prompts and questions (sentences_k={k}.json,
+    read back by read_official_items) and, for written items, their plans beside them."""
+    for k in sorted({item.k for item in items}):
+        of_k = [item for item in items if item.k == k]
+        entries = [
+            {
+                "index": item.index,
+                "sentence": item.prompt,
+                "categories": [c.category for c in item.concepts],
+                "skills": [c.value for c in item.concepts],
+                "question": [q.text for q in item.questions],
+            }
+            for item in of_k
+        ]
+        write_text(folder / WRITTEN_NAME.format(k=k), json.dumps(entries, indent=1) + "\n")
+        plans = [{**json.loads(i.plan), "index": i.index} for i in of_k if i.plan is not None]
+        if plans:
+            write_text(folder / PLANS_NAME.format(k=k), json.dumps(plans, indent=1) + "\n")

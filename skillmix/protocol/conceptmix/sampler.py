@@ -38,6 +38,7 @@ class ConceptDraw:
     styles: tuple[str, ...]
     relations: tuple[Relation, ...]
     drawn: tuple[Concept, ...]  # every non-object concept, in draw order
+    owners: tuple[int | None, ...]  # aligned with drawn: the object an attribute went to
 
     def concepts(self) -> tuple[Concept, ...]:
         """The k+1 concepts in the official order: the objects, the drawn concepts, and the
@@ -48,13 +49,16 @@ class ConceptDraw:
         return objects + placed + relations
 
 
-def draw_rng(seed: int, k: int, index: int) -> random.Random:
-    """The generator of one draw: depends only on (seed, k, index)."""
-    digest = hashlib.sha256(f"conceptmix-draw|{seed}|{k}|{index}".encode()).digest()
+def draw_rng(seed: int, k: int, index: int, attempt: int = 0) -> random.Random:
+    """The generator of one draw: depends only on (seed, k, index) and, for the redraws after
+    a writer turned a draw down, the attempt."""
+    text = f"conceptmix-draw|{seed}|{k}|{index}" + (f"|{attempt}" if attempt else "")
+    digest = hashlib.sha256(text.encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def _check(catalog: ConceptCatalog, k: int, object_prob: float) -> None:
+def check_draw(catalog: ConceptCatalog, k: int, object_prob: float) -> None:
+    """ValueError when no concept set of k can be drawn from the catalog."""
     if k < 0:
         raise ValueError(f"k must be 0 or more, not {k}")
     if not 0.0 <= object_prob <= 1.0:
@@ -113,24 +117,26 @@ def draw_concepts(
     style_cap: bool = False,
 ) -> ConceptDraw:
     """One concept set of k+1 concepts, drawn as the official code draws it."""
-    _check(catalog, k, object_prob)
+    check_draw(catalog, k, object_prob)
     num_objects = 1 + sum(rng.random() < object_prob for _ in range(k))
     slots = _slots(rng, catalog, k + 1 - num_objects, num_objects, style_cap)
     objects = _objects(rng, catalog, num_objects)
     held: list[list[Concept]] = [[] for _ in objects]
-    styles, relations, drawn = [], [], []
+    styles, relations, drawn, owners = [], [], [], list[int | None]()
     for category in slots:
         concept = Concept(category=category, value=rng.choice(catalog.values(category)))
+        owner = None
         if category == STYLE:
             styles.append(concept.value)
         elif category == SPATIAL:
             relations.append(Relation(concept.value))
         else:
-            index = rng.choice(range(num_objects))
-            while any(c.category == category for c in held[index]):
-                index = rng.choice(range(num_objects))
-            held[index].append(concept)
+            owner = rng.choice(range(num_objects))
+            while any(c.category == category for c in held[owner]):
+                owner = rng.choice(range(num_objects))
+            held[owner].append(concept)
         drawn.append(concept)
+        owners.append(owner)
     return ConceptDraw(
         k=k,
         objects=objects,
@@ -138,6 +144,7 @@ def draw_concepts(
         styles=tuple(styles),
         relations=tuple(relations),
         drawn=tuple(drawn),
+        owners=tuple(owners),
     )
 
 

@@ -53,7 +53,17 @@ def _read(store: RunStore) -> ConceptResults:
         concept.verdicts(),
         run_id=store.get_meta("run_id") or "",
         source=store.path,
+        writings=concept.writings(),
     )
+
+
+def is_conceptmix_run(run_dir: Path) -> bool:
+    """Whether a run directory's store holds a ConceptMix run (opened read-only)."""
+    store = RunStore.open_for_reading(run_dir)
+    try:
+        return store.get_meta("suite") == SUITE
+    finally:
+        store.close()
 
 
 def load_conceptmix(run_dir: Path) -> ConceptResults:

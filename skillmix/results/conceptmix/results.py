@@ -4,14 +4,14 @@ metrics. The terminal tables, the CSV files and the HTML page are all views of i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from skillmix.errors import SkillmixError
-from skillmix.records import ConceptItem, ImageRecord, VerdictRecord
+from skillmix.records import ConceptItem, ImageRecord, VerdictRecord, WritingRecord
 from skillmix.results.conceptmix.build import Outcomes, build_outcomes
 from skillmix.results.conceptmix.metrics import ModelMetrics, conceptmix_metrics, metrics_frame
 
@@ -28,6 +28,7 @@ class ConceptResults:
     verdicts: list[VerdictRecord]
     outcomes: Outcomes
     metrics: list[ModelMetrics]  # one per model, in `models` order
+    writings: list[WritingRecord] = field(default_factory=list)  # how written items were
 
     def frame(self) -> pd.DataFrame:
         """The metrics in long form (see metrics.metrics_frame)."""
@@ -65,6 +66,7 @@ def conceptmix_results(
     run_id: str = "",
     source: Path | str | None = None,
     resamples: int = 2000,
+    writings: Sequence[WritingRecord] = (),
 ) -> ConceptResults:
     """The results of a run's records under its configuration (`grader`, `models`,
     `images_per_prompt`, `seed` for the bootstrap); `source` names it in errors."""
@@ -92,4 +94,5 @@ def conceptmix_results(
         verdicts=list(verdicts),
         outcomes=outcomes,
         metrics=metrics,
+        writings=list(writings),
     )

@@ -5,10 +5,13 @@ and, where that does not fit the console, a short one explained by a legend."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from skillmix.records import WritingRecord, WritingStatus
 from skillmix.results.conceptmix.leaderboard import K_COLUMNS, k_header, k_row_cells
 from skillmix.results.conceptmix.metrics import ModelMetrics, Rate, ordered_categories
 from skillmix.results.conceptmix.results import ConceptResults
@@ -57,11 +60,29 @@ def category_table(model: ModelMetrics) -> Table:
 
 
 def _notes(results: ConceptResults) -> list[Text]:
+    notes = []
+    if results.writings:
+        notes.append(writing_note(results.writings))
     empty = results.outcomes.empty_items
-    if not empty:
-        return []
-    ks = ", ".join(str(k) for k in sorted({item.k for item in empty}))
-    return _legend([f"{len(empty)} items with no question left out (k = {ks})"])
+    if empty:
+        ks = ", ".join(str(k) for k in sorted({item.k for item in empty}))
+        notes.append(f"{len(empty)} items with no question left out (k = {ks})")
+    return _legend(notes)
+
+
+def writing_note(writings: list[WritingRecord]) -> str:
+    """How the written items came out: written, redrawn, rejected, failed, and the cost."""
+    count = Counter(record.status for record in writings)
+    redrawn = sum(r.attempts > 1 for r in writings if r.status == WritingStatus.OK)
+    costs = [record.cost_usd for record in writings]
+    cost = "unknown" if None in costs else f"${sum(c for c in costs if c is not None):.4f}"
+    note = (
+        f"items written: {count[WritingStatus.OK]} of {len(writings)} ({redrawn} after a "
+        f"redraw), {count[WritingStatus.REJECTED]} turned down at every draw, "
+        f"{count[WritingStatus.FAILED]} failed; writer cost {cost}"
+    )
+    failed = [r for r in writings if r.status != WritingStatus.OK]
+    return note + (f"; first left out: {failed[0].item_id}: {failed[0].reason}" if failed else "")
 
 
 def render_conceptmix(results: ConceptResults, console: Console) -> Group:

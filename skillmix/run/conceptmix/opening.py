@@ -35,8 +35,15 @@ def template_hash(plan: ConceptPlan) -> str:
 def identity(config: ConceptMixConfig, template: str) -> dict[str, Any]:
     """What must stay the same for a ConceptMix run to go on (more k values, items, images
     per prompt or models are growth, not change)."""
+    generate = config.items.generate
     found: dict[str, Any] = {
         "seed": config.seed,
+        "items.generate": None
+        if generate is None
+        else {
+            **generate.model_dump(mode="json", exclude={"writer"}),
+            "writer": entry_identity(generate.writer),
+        },
         "grading.template": template,
         "grading.rule": config.grading.rule,
         "grading.logprobs": config.grading.logprobs,

@@ -1,30 +1,66 @@
 """Everything a ConceptMix run needs, loaded and checked before the run store is touched:
-the items, the question template, a text-to-image backend per model and the grader's."""
+the items (or the writer that writes them), the question template, a text-to-image backend
+per model and the grader's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from skillmix.catalog.concepts import load_concepts
+from skillmix.catalog.concepts import ConceptCatalog, load_concepts
 from skillmix.config import ModelEntry
-from skillmix.config.conceptmix import LOGPROBS, ConceptMixConfig
+from skillmix.config.conceptmix import LOGPROBS, ConceptMixConfig, WriteItems
 from skillmix.errors import SkillmixError
 from skillmix.models import GenerationParams, ModelBackend, create_backend
 from skillmix.protocol.conceptmix.grading import QuestionTemplate, load_question_template
 from skillmix.protocol.conceptmix.official_items import read_official_items
+from skillmix.protocol.conceptmix.sampler import ConceptDraw, check_draw, draw_concepts, draw_rng
 from skillmix.records import ConceptItem
 from skillmix.run.plan import entry_error
+
+
+@dataclass(frozen=True)
+class WriterPlan:
+    """How the run writes its items (items.generate)."""
+
+    settings: WriteItems
+    backend: ModelBackend
+    catalog: ConceptCatalog
+
+    @property
+    def entry(self) -> ModelEntry:
+        return self.settings.writer
+
+    def draw(self, seed: int, k: int, index: int, attempt: int = 0) -> ConceptDraw:
+        """The concept set of an item's attempt (attempts after the first redraw it)."""
+        return draw_concepts(
+            self.catalog,
+            k,
+            draw_rng(seed, k, index, attempt),
+            object_prob=self.settings.object_prob,
+            style_cap=not self.settings.quirks.style_typo,
+        )
 
 
 @dataclass
 class ConceptPlan:
     config: ConceptMixConfig
     source: Path
-    items: list[ConceptItem]
+    items: list[ConceptItem]  # the official items; none when they are written
     template: QuestionTemplate
     model_backends: list[ModelBackend]  # aligned with config.models
     grader_backend: ModelBackend
+    writer: WriterPlan | None = None
+
+    @property
+    def backends(self) -> list[ModelBackend]:
+        writer = [self.writer.backend] if self.writer else []
+        return [*self.model_backends, self.grader_backend, *writer]
+
+    def item_slots(self) -> list[tuple[int, int]]:
+        """(k, index) of each item to write, k by k."""
+        count = self.config.items_per_k or 0
+        return [(k, index) for k in self.config.k for index in range(1, count + 1)]
 
     @property
     def grader_params(self) -> GenerationParams:
@@ -36,28 +72,47 @@ class ConceptPlan:
 
 def conceptmix_plan(config: ConceptMixConfig, source: Path) -> ConceptPlan:
     catalog = load_concepts(config.concepts)
-    items = read_official_items(
-        config.items.official, config.k, config.items_per_k, catalog=catalog
+    official, generate = config.items.official, config.items.generate
+    items = (
+        []
+        if official is None
+        else read_official_items(official, config.k, config.items_per_k, catalog=catalog)
     )
+    writer = None if generate is None else _writer(generate, catalog, config, source)
     template = load_question_template(config.grading.template)
-    backends = _backends(config, source)
-    *models, grader = backends
+    fields = [f"models[{i}]" for i in range(len(config.models))]
+    models = [_backend(e, source, f) for e, f in zip(config.models, fields, strict=True)]
+    grader = _backend(config.grader, source, "grader")
     _check_grader(config, source, grader)
     for index, backend in enumerate(models):
         _check_model(config, source, index, backend, grader)
-    return ConceptPlan(config, source, items, template, models, grader)
+    return ConceptPlan(config, source, items, template, models, grader, writer)
 
 
-def _backends(config: ConceptMixConfig, source: Path) -> list[ModelBackend]:
-    fields = [f"models[{i}]" for i in range(len(config.models))] + ["grader"]
-    entries: list[ModelEntry] = [*config.models, config.grader]
-    backends = []
-    for field, entry in zip(fields, entries, strict=True):
+def _backend(entry: ModelEntry, source: Path, field: str) -> ModelBackend:
+    try:
+        return create_backend(entry.model, entry.settings)
+    except SkillmixError as exc:
+        raise entry_error(exc, source, field) from None
+
+
+def _writer(
+    settings: WriteItems, catalog: ConceptCatalog, config: ConceptMixConfig, source: Path
+) -> WriterPlan:
+    field = "items.generate.writer"
+    for k in config.k:
         try:
-            backends.append(create_backend(entry.model, entry.settings))
-        except SkillmixError as exc:
-            raise entry_error(exc, source, field) from None
-    return backends
+            check_draw(catalog, k, settings.object_prob)
+        except ValueError as exc:
+            raise SkillmixError(str(exc), file=source, field="k") from None
+    backend = _backend(settings.writer, source, field)
+    if backend.makes_images:
+        raise SkillmixError(
+            f"{settings.writer.model} makes images: the writer is a text model",
+            file=source,
+            field=f"{field}.model",
+        )
+    return WriterPlan(settings, backend, catalog)
 
 
 def _check_grader(config: ConceptMixConfig, source: Path, grader: ModelBackend) -> None:

@@ -1,5 +1,6 @@
-"""Runs a ConceptMix plan: each model draws each prompt's images, then the grader answers
-each question about each image, one call per question, all through the store.
+"""Runs a ConceptMix plan: each item is written (when the run writes its items), each model
+draws its images, then the grader answers each question about each image, one call per
+question, all through the store.
 
 Rerunning walks the same steps and every stored call is answered from the store, so a killed
 run resumes where it stopped and ends with the results of an uninterrupted one."""
@@ -15,6 +16,7 @@ from skillmix.models import ModelBackend, ModelRequest
 from skillmix.models.images import image_part, image_size
 from skillmix.models.prices import PriceTable
 from skillmix.protocol.conceptmix.grading import p_yes, question_messages, verdict_of
+from skillmix.protocol.conceptmix.official_items import write_official_items
 from skillmix.records import (
     ChatMessage,
     ConceptItem,
@@ -27,17 +29,18 @@ from skillmix.records import (
 from skillmix.run.calls import Call, RunStats, StoredCalls, derived_seed
 from skillmix.run.conceptmix.plan import ConceptPlan
 from skillmix.run.conceptmix.store import ConceptStore
+from skillmix.run.conceptmix.writing import ItemWriter
+
+ITEMS_DIR = "items"  # the written items, in the official format: a run can replay them
 
 
 class ConceptRunner:
     def __init__(self, plan: ConceptPlan, concepts: ConceptStore):
         self.plan = plan
         self.concepts = concepts
-        config = plan.config
-        backends = [*plan.model_backends, plan.grader_backend]
-        self.calls = StoredCalls(
-            concepts.store, PriceTable.with_overrides(config.prices), config.budget_usd, backends
-        )
+        prices = PriceTable.with_overrides(plan.config.prices)
+        self.calls = StoredCalls(concepts.store, prices, plan.config.budget_usd, plan.backends)
+        self.writer = None if plan.writer is None else ItemWriter(plan, plan.writer, self.calls)
 
     @property
     def stats(self) -> RunStats:
@@ -46,27 +49,50 @@ class ConceptRunner:
     def entries(self) -> list[tuple[ModelEntry, ModelBackend]]:
         config = self.plan.config
         models = list(zip(config.models, self.plan.model_backends, strict=True))
-        return [*models, (config.grader, self.plan.grader_backend)]
+        writer = self.plan.writer
+        written = [(writer.entry, writer.backend)] if writer else []
+        return [*models, (config.grader, self.plan.grader_backend), *written]
 
     def concurrency(self) -> dict[str, int]:
         limiters = self.calls.limiters
         return {entry.label: limiters[id(backend)].current for entry, backend in self.entries()}
 
     async def run(self) -> RunStats:
-        config = self.plan.config
-        tasks = [
-            self.image(entry, backend, item, index)
-            for entry, backend in zip(config.models, self.plan.model_backends, strict=True)
-            for item in self.plan.items
-            for index in range(config.images_per_prompt)
-        ]
-        self.stats.total = len(tasks)
+        """Every image of every item (each written first, when the run writes its items)."""
+        plan = self.plan
+        per_item = len(plan.config.models) * plan.config.images_per_prompt
+        if self.writer is None:
+            tasks = [self.item_images(item) for item in plan.items]
+            self.stats.total = len(plan.items) * per_item
+        else:
+            slots = plan.item_slots()
+            tasks = [self.written_images(self.writer, k, index) for k, index in slots]
+            self.stats.total = len(slots) * per_item
         try:
             await asyncio.gather(*tasks)
         finally:
             for _, backend in self.entries():
                 await backend.aclose()
+        if self.writer is not None:
+            write_official_items(self.concepts.items(), plan.config.output_dir / ITEMS_DIR)
         return self.stats
+
+    async def written_images(self, writer: ItemWriter, k: int, index: int) -> None:
+        item = await writer.write(k, index, self.concepts)
+        if item is None:  # not written: its images are not part of the run
+            self.stats.total -= len(self.plan.config.models) * self.plan.config.images_per_prompt
+            return
+        await self.item_images(item)
+
+    async def item_images(self, item: ConceptItem) -> None:
+        config = self.plan.config
+        await asyncio.gather(
+            *(
+                self.image(entry, backend, item, index)
+                for entry, backend in zip(config.models, self.plan.model_backends, strict=True)
+                for index in range(config.images_per_prompt)
+            )
+        )
 
     async def image(
         self, entry: ModelEntry, backend: ModelBackend, item: ConceptItem, index: int

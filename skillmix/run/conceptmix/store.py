@@ -1,9 +1,10 @@
 """The ConceptMix tables of a run store, and the run's image files.
 
-A ConceptMix run uses the same SQLite store as Skill-Mix (meta, calls, responses) plus three
-tables: its items, its images and its verdicts. Image bytes live beside the store, content
-addressed (images/<sha256[:2]>/<sha256>.<ext>), each written whole (temporary file, fsync,
-rename) before the response that names it is committed.
+A ConceptMix run uses the same SQLite store as Skill-Mix (meta, calls, responses) plus its
+items, its images and its verdicts, and for written items (items.generate) how each was
+written. Image bytes live beside the store, content addressed
+(images/<sha256[:2]>/<sha256>.<ext>), each written whole (temporary file, fsync, rename) before
+the response that names it is committed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from skillmix.errors import SkillmixError
-from skillmix.records import ConceptItem, ImageRecord, VerdictRecord
+from skillmix.records import ConceptItem, ImageRecord, VerdictRecord, WritingRecord
 from skillmix.run.store import RunStore
 
 SUITE = "conceptmix"
@@ -37,11 +38,16 @@ CREATE TABLE IF NOT EXISTS verdicts (
     question INTEGER NOT NULL, status TEXT NOT NULL, p_yes REAL, reply TEXT, reason TEXT,
     response_key TEXT, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
     cost_usd REAL, PRIMARY KEY (model, item_id, image, grader, question));
+CREATE TABLE IF NOT EXISTS concept_writing (
+    item_id TEXT PRIMARY KEY, k INTEGER NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL, reason TEXT, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cost_usd REAL);
 """
 IMAGE_COLUMNS = (
     "model, item_id, image, status, sha256, media_type, width, height, revised_prompt, reason, "
     "response_key, input_tokens, output_tokens, cost_usd"
 )
+WRITING_COLUMNS = "item_id, k, status, attempts, reason, input_tokens, output_tokens, cost_usd"
 VERDICT_COLUMNS = (
     "model, item_id, image, grader, question, status, p_yes, reply, reason, response_key, "
     "input_tokens, output_tokens, cost_usd"
@@ -102,12 +108,14 @@ class ConceptStore:
         self.store.db.executescript(SCHEMA)
         self.store.set_meta("suite", SUITE)
 
-    def put_items(self, items: list[ConceptItem]) -> None:
+    def put_items(self, items: list[ConceptItem], *, transaction: bool = True) -> None:
         rows = [(i.item_id, i.k, i.index, i.model_dump_json()) for i in items]
+        sql = "INSERT OR REPLACE INTO concept_items VALUES (?, ?, ?, ?)"
+        if not transaction:
+            self.store.db.executemany(sql, rows)
+            return
         with self.store.transaction():
-            self.store.db.executemany(
-                "INSERT OR REPLACE INTO concept_items VALUES (?, ?, ?, ?)", rows
-            )
+            self.store.db.executemany(sql, rows)
 
     def items(self) -> list[ConceptItem]:
         rows = self.store.db.execute("SELECT data FROM concept_items ORDER BY k, idx")
@@ -126,6 +134,20 @@ class ConceptStore:
     def verdicts(self) -> list[VerdictRecord]:
         rows = self._rows("verdicts", VERDICT_COLUMNS, "model, item_id, image, grader, question")
         return [VerdictRecord(**row) for row in rows]
+
+    def put_writing(self, record: WritingRecord, item: ConceptItem | None) -> None:
+        """How an item was written, and the item when it was, in one transaction."""
+        with self.store.transaction():
+            self._put("concept_writing", WRITING_COLUMNS, record)
+            if item is not None:
+                self.put_items([item], transaction=False)
+
+    def writings(self) -> list[WritingRecord]:
+        tables = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'concept_writing'"
+        if self.store.db.execute(tables).fetchone() is None:  # a store from before it
+            return []
+        rows = self._rows("concept_writing", WRITING_COLUMNS, "k, item_id")
+        return [WritingRecord(**row) for row in rows]
 
     def _put(self, table: str, columns: str, record: BaseModel) -> None:
         marks = ", ".join(f":{name.strip()}" for name in columns.split(","))

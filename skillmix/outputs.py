@@ -3,9 +3,11 @@ written whole or not at all."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from skillmix.errors import SkillmixError
 
@@ -40,3 +42,14 @@ def write_file(out: Path, write: Callable[[Path], object]) -> None:
 def write_text(out: Path, text: str) -> None:
     """`text` as UTF-8 into `out`, atomically (see `write_file`)."""
     write_file(out, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def write_jsonl(out: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """One JSON object per line into `out`, atomically (see `write_file`)."""
+
+    def write(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    write_file(out, write)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,26 +11,23 @@ from skillmix.cli.console import console, user_errors, warn
 from skillmix.errors import SkillmixError
 from skillmix.protocol.grading import JuryRule
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def conceptmix_report(run_dir: Path, official_table: Path | None = None) -> bool:
     """Print a ConceptMix run's report (beside the official table when one is given) and
     write its files; False for a Skill-Mix run."""
-    from skillmix.results.conceptmix.load import load_conceptmix, write_reports
+    from skillmix.results.conceptmix.load import is_conceptmix_run, load_conceptmix, write_reports
     from skillmix.results.conceptmix.official_table import (
         compare_with_official,
         print_official_comparison,
         read_official_table,
     )
     from skillmix.results.conceptmix.terminal import print_conceptmix
-    from skillmix.run.conceptmix.store import is_conceptmix
-    from skillmix.run.store import RunStore
 
-    store = RunStore.open_for_reading(run_dir)
-    try:
-        if not is_conceptmix(store):
-            return False
-    finally:
-        store.close()
+    if not is_conceptmix_run(run_dir):
+        return False
     official = None if official_table is None else read_official_table(official_table)
     results = load_conceptmix(run_dir)
     print_conceptmix(results, console)
@@ -135,9 +132,13 @@ def compare_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory with both models.")],
     a: Annotated[str, typer.Option("--a", help="Model label A.")],
     b: Annotated[str, typer.Option("--b", help="Model label B.")],
-    metric: Annotated[str, typer.Option(help="full_marks, all_skills or skill_fraction.")] = (
-        "full_marks"
-    ),
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="full_marks, all_skills or skill_fraction (ConceptMix: full_marks or "
+            "concept_fraction)."
+        ),
+    ] = "full_marks",
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     grader: Annotated[
         str | None, typer.Option(help="The grader whose gradings count (default: the run's).")
@@ -146,11 +147,20 @@ def compare_command(
     """Paired comparison of two models on the same items: per-k difference with a paired
     bootstrap interval, and McNemar's test on full marks."""
     from skillmix.results.analysis import compare
+    from skillmix.results.conceptmix.export import METRICS as CONCEPT_METRICS
+    from skillmix.results.conceptmix.load import is_conceptmix_run
     from skillmix.results.frames import load_run
     from skillmix.results.metrics import METRICS
     from skillmix.results.terminal import print_comparison
 
     with user_errors():
+        if metric not in {*METRICS, *CONCEPT_METRICS}:
+            known = ", ".join(dict.fromkeys([*METRICS, *CONCEPT_METRICS]))
+            raise SkillmixError(f"unknown metric {metric!r} (known: {known})", field="--metric")
+        if is_conceptmix_run(run_dir):
+            table = conceptmix_comparison(run_dir, a, b, metric, seed, grader)
+            print_comparison(table, a, b, metric, console)
+            return
         if metric not in METRICS:
             raise SkillmixError(
                 f"unknown metric {metric!r} (known: {', '.join(METRICS)})", field="--metric"
@@ -175,6 +185,7 @@ def export_command(
 ) -> None:
     """Write the leaderboard CSV of runs, or every record of a run as JSONL (pandas, DuckDB)."""
     from skillmix.outputs import check_output_file
+    from skillmix.results.conceptmix.export import export_conceptmix_jsonl
     from skillmix.results.jsonl import export_jsonl
     from skillmix.results.leaderboard import export_csv
     from skillmix.run.store import RunStore
@@ -187,13 +198,62 @@ def export_command(
         for out, option in ((csv, "--csv"), (jsonl, "--jsonl")):
             if out is not None:
                 check_output_file(out, option)
+        conceptmix = suite_of(run_dirs)
         if csv is not None:
-            frame = export_csv(run_dirs, csv)
+            frame = conceptmix_csv(run_dirs, csv) if conceptmix else export_csv(run_dirs, csv)
             console.print(f"{len(frame)} rows -> {csv}")
         if jsonl is not None:
             store = RunStore.open_for_reading(run_dirs[0])
             try:
-                lines = export_jsonl(store, jsonl)
+                write = export_conceptmix_jsonl if conceptmix else export_jsonl
+                lines = write(store, jsonl)
             finally:
                 store.close()
             console.print(f"{lines} records -> {jsonl}")
+
+
+def suite_of(run_dirs: list[Path]) -> bool:
+    """Whether the runs are ConceptMix runs (True) or Skill-Mix runs; a mix is refused."""
+    from skillmix.results.conceptmix.load import is_conceptmix_run
+
+    kinds = [is_conceptmix_run(run_dir) for run_dir in run_dirs]
+    if len(set(kinds)) > 1:
+        odd = run_dirs[kinds.index(not kinds[0])]
+        raise SkillmixError(
+            "mixes ConceptMix and Skill-Mix runs: export each suite on its own", file=odd
+        )
+    return kinds[0]
+
+
+def conceptmix_csv(run_dirs: list[Path], out: Path) -> pd.DataFrame:
+    """The results rows of ConceptMix runs, stacked, each row naming its run."""
+    import pandas as pd
+
+    from skillmix.results.conceptmix.export import conceptmix_csv_frame
+    from skillmix.results.conceptmix.load import load_conceptmix
+    from skillmix.results.leaderboard import write_csv
+
+    frames = [conceptmix_csv_frame(load_conceptmix(d), d) for d in run_dirs]
+    return write_csv(pd.concat(frames, ignore_index=True), out)
+
+
+def conceptmix_comparison(
+    run_dir: Path, a: str, b: str, metric: str, seed: int, grader: str | None
+) -> pd.DataFrame:
+    from skillmix.results.conceptmix.export import METRICS, compare_conceptmix
+    from skillmix.results.conceptmix.load import load_conceptmix
+
+    if metric not in METRICS:
+        known = ", ".join(METRICS)
+        raise SkillmixError(
+            f"unknown metric {metric!r} for a ConceptMix run (known: {known})", field="--metric"
+        )
+    results = load_conceptmix(run_dir)
+    if grader is not None and grader != results.grader:
+        raise SkillmixError(
+            f"a ConceptMix run has one grader, {results.grader!r}", field="--grader"
+        )
+    try:
+        return compare_conceptmix(results, a, b, metric=metric, seed=seed)
+    except ValueError as exc:
+        raise SkillmixError(str(exc), file=run_dir) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from skillmix.config import NoveltyAssumptions
@@ -88,26 +89,41 @@ def compare(
     rows = []
     for k, group in wide.groupby(level="k"):
         paired = group.dropna(subset=[(metric, a), (metric, b)])
-        diff = paired_difference(
-            paired[(metric, a)], paired[(metric, b)], resamples=resamples, seed=seed
-        )
-        test = mcnemar(paired[("full_marks", a)] == 1, paired[("full_marks", b)] == 1)
+        first, second = (paired[(metric, m)].to_numpy(dtype=float) for m in (a, b))
+        full = (paired[("full_marks", a)] == 1, paired[("full_marks", b)] == 1)
         rows.append(
-            {
-                "k": k,
-                "n": diff.n,
-                f"{a}": paired[(metric, a)].mean(),
-                f"{b}": paired[(metric, b)].mean(),
-                "difference": diff.difference,
-                "ci_low": diff.interval.low,
-                "ci_high": diff.interval.high,
-                "a_only_full": test.a_only,
-                "b_only_full": test.b_only,
-                "mcnemar_p": test.p_value,
-                "test": test.method,
-            }
+            comparison_row(k, (a, b), (first, second), full, resamples=resamples, seed=seed)
         )
     return pd.DataFrame(rows)
+
+
+def comparison_row(
+    k: object,
+    labels: tuple[str, str],
+    scores: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    full_marks: tuple[npt.ArrayLike, npt.ArrayLike],
+    *,
+    resamples: int,
+    seed: int,
+) -> dict[str, object]:
+    """One k of a paired comparison of models a and b: their mean scores (keyed by their
+    labels), the difference a - b with its bootstrap interval, and McNemar on full marks."""
+    (a, b), (first, second) = labels, scores
+    diff = paired_difference(first, second, resamples=resamples, seed=seed)
+    test = mcnemar(*full_marks)
+    return {
+        "k": k,
+        "n": diff.n,
+        a: float(np.mean(first)) if diff.n else math.nan,
+        b: float(np.mean(second)) if diff.n else math.nan,
+        "difference": diff.difference,
+        "ci_low": diff.interval.low,
+        "ci_high": diff.interval.high,
+        "a_only_full": test.a_only,
+        "b_only_full": test.b_only,
+        "mcnemar_p": test.p_value,
+        "test": test.method,
+    }
 
 
 def skill_breakdown(frames: RunFrames) -> pd.DataFrame:

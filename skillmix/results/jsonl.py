@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.config import ExtraGrader, RunConfig, stored_graders
-from skillmix.outputs import write_file
+from skillmix.outputs import write_jsonl
 from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.build import RunData, refuse_conceptmix
 from skillmix.run.store import RunStore
@@ -28,13 +28,7 @@ def export_jsonl(store: RunStore, out: Path) -> int:
     lines += [{"table": "item", **item.model_dump(mode="json")} for item in store.items()]
     lines += [{"table": "generation", **g.model_dump(mode="json")} for g in store.generations()]
     lines += [{"table": "grading", **g.model_dump(mode="json")} for g in store.gradings()]
-
-    def write(path: Path) -> None:
-        with path.open("w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-    write_file(out, write)
+    write_jsonl(out, lines)
     return len(lines)
 
 

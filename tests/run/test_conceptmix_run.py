@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import skillmix
 from skillmix.cli import app
-from skillmix.run.conceptmix.store import ImageFiles
+from skillmix.records import VerdictRecord
+from skillmix.results.conceptmix.export import compare_conceptmix
+from skillmix.run.conceptmix.store import ConceptStore, ImageFiles
+from skillmix.run.store import RunStore
 from tests.helpers.configs import write_config
 from tests.helpers.paths import ROOT
-from tests.helpers.runs import kill_after_responses, stored
+from tests.helpers.runs import evaluate_two_students, kill_after_responses, stored
 from tests.helpers.wire_servers import ServerHandle, running_server
 
 FIXTURES = ROOT / "tests" / "fixtures" / "conceptmix"
@@ -188,26 +193,69 @@ def test_a_bad_official_table_is_one_line_and_leaves_the_run_alone(
     assert (straight / "run.sqlite").read_bytes() == before
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["export", "{run}", "--csv", "{out}"],
-        ["export", "{run}", "--jsonl", "{out}"],
-        ["compare", "{run}", "--a", "gpt-image-1", "--b", "gpt-image-1-mini"],
-    ],
-)
-def test_skill_mix_readers_name_the_conceptmix_reader(
-    straight: Path, tmp_path: Path, command: list[str]
+def test_export_jsonl_holds_every_record(straight: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(app, ["export", str(straight), "--jsonl", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    tables = Counter(line["table"] for line in lines)
+    assert tables == {"config": 1, "item": 12, "image": 24, "verdict": len(verdicts(straight))}
+    assert lines[0]["suite"] == "conceptmix"
+    exported = [
+        VerdictRecord.model_validate({k: v for k, v in line.items() if k != "table"})
+        for line in lines
+        if line["table"] == "verdict"
+    ]
+    store = RunStore.open_for_reading(straight)
+    try:
+        assert exported == ConceptStore(store).verdicts()
+    finally:
+        store.close()
+
+
+def test_export_csv_is_the_results_of_each_run(straight: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    result = CliRunner().invoke(app, ["export", str(straight), str(straight), "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    ours = pd.read_csv(straight / "results.csv")
+    assert list(frame["run"].unique()) == [straight.name]
+    pd.testing.assert_frame_equal(frame.drop(columns="run").iloc[: len(ours)], ours)
+    assert len(frame) == 2 * len(ours)
+
+
+@pytest.mark.parametrize(("metric", "column"), [
+    ("full_marks", "full_mark"), ("concept_fraction", "concept_fraction_macro"),
+])  # fmt: skip
+def test_compare_pairs_the_two_models_image_by_image(
+    straight: Path, metric: str, column: str
 ) -> None:
-    before = (straight / "run.sqlite").read_bytes()
-    out = tmp_path / "out.file"
-    args = [part.format(run=straight, out=out) for part in command]
+    a, b = (f"openai-images/{m}" for m in MODELS)
+    args = ["compare", str(straight), "--a", a, "--b", b, "--metric", metric]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "holds a ConceptMix run" in lines[0], result.stderr
-    assert "skillmix report" in lines[0]
-    assert not out.exists() and (straight / "run.sqlite").read_bytes() == before
+    assert result.exit_code == 0, result.output
+    table = compare_conceptmix(skillmix.load_conceptmix(straight), a, b, metric=metric)
+    written = pd.read_csv(straight / "results.csv")
+    ours = written[written["model"] == a]
+    rates = dict(zip(ours["k"], ours[column], strict=True))
+    for row in table.to_dict("records"):
+        assert row["n"] == 4  # the fixture's items per k, each drawn by both models
+        assert row["difference"] == 0  # the grader answers by question, not by image
+        assert (row["a_only_full"], row["b_only_full"]) == (0, 0)
+        assert row[a] == pytest.approx(rates[row["k"]])
+    assert "McNemar's test on full marks" in " ".join(result.stdout.split())
+
+
+def test_exporting_both_suites_at_once_is_refused(straight: Path, tmp_path: Path) -> None:
+    other = tmp_path / "skill-mix"
+    evaluate_two_students(other, "sm", 1, ["first", "second"])
+    out = tmp_path / "both.csv"
+    result = CliRunner().invoke(app, ["export", str(straight), str(other), "--csv", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {other}: mixes ConceptMix and Skill-Mix runs: export each suite on its own"
+    ]
+    assert not out.exists()
 
 
 def test_load_conceptmix_gives_the_report_s_figures(straight: Path) -> None:

@@ -30,6 +30,7 @@ BACKENDS = {
     "vllm-server": "skillmix.models.vllm_server:VLLMServerBackend",
     "scripted": "skillmix.models.scripted:ScriptedBackend",
     "openai-images": "skillmix.models.openai_images:OpenAIImagesBackend",
+    "diffusers": "skillmix.models.diffusion:DiffusionBackend",
 }
 
 __all__ = [
@@ -72,4 +73,4 @@ def backend_class(prefix: str) -> type[ModelBackend]:
 
 def create_backend(model: str, settings: BackendSettings) -> ModelBackend:
     prefix, name = split_model_string(model)
-    return backend_class(prefix)(name, settings)
+    return backend_class(prefix).create(name, settings)

@@ -157,6 +157,12 @@ class ModelBackend(ABC):
     @abstractmethod
     async def generate(self, request: ModelRequest) -> ModelOutput: ...
 
+    @classmethod
+    def create(cls, name: str, settings: BackendSettings) -> ModelBackend:
+        """The backend for a model name; a prefix that serves several kinds of model (hf:
+        text or vision-language) picks the class here."""
+        return cls(name, settings)
+
     def advise(self, error: Exception) -> RetryAdvice:
         """Classify a failed call; by default nothing is retried."""
         return RetryAdvice(retry=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from abc import abstractmethod
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ from skillmix.models.base import (
     ModelOutput,
     ModelRequest,
 )
+
+# transformers (and diffusers through it) builds a model on the meta device through a
+# process-wide default-device context: two models loading at once in two threads (two hf/
+# students, a diffusers pipeline and an hf/ grader) break each other's weights
+LOADING = threading.Lock()
 
 
 class BatchOptions(BackendOptions):

@@ -37,11 +37,13 @@ same parameters, so this costs little there.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 # Never reach the hub: models load from local folders only (set before transformers loads).
@@ -65,14 +67,16 @@ from transformers import (
 from transformers.utils import logging
 
 from skillmix.errors import BackendError
-from skillmix.models.base import BackendSettings, ModelOutput, ModelRequest, parse_options
-from skillmix.models.batching import BatchingBackend, BatchOptions
+from skillmix.models.base import (
+    BackendSettings,
+    ModelBackend,
+    ModelOutput,
+    ModelRequest,
+    parse_options,
+)
+from skillmix.models.batching import LOADING, BatchingBackend, BatchOptions
 from skillmix.models.folders import folder_identity, model_folder
 from skillmix.records import Usage
-
-# transformers builds a model on the meta device through a process-wide default-device context:
-# two models loading at once in two threads (two hf/ students) break each other's weights
-LOADING = threading.Lock()
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -81,6 +85,16 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 # at a time, 8 gave 2.9-3.3x (benchmarks/hf_batching.py). A GPU takes far larger batches.
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 DEFAULT_BATCH_WAIT_MS = 20
+
+
+def is_vision_folder(name: str) -> bool:
+    config = Path(name).expanduser() / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return "vision_config" in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the text path reports the folder's problem
 
 
 def check_device(value: str) -> str:
@@ -220,6 +234,16 @@ class HFBackend(BatchingBackend):
     options_model = HFOptions
     options: HFOptions
 
+    @classmethod
+    def create(cls, name: str, settings: BackendSettings) -> ModelBackend:
+        """A vision-language model folder (its config has a vision_config) gets hf_vision's
+        backend; any other name this one."""
+        if is_vision_folder(name):
+            from skillmix.models.hf_vision import HFVisionBackend
+
+            return HFVisionBackend(name, settings)
+        return cls(name, settings)
+
     def __init__(self, name: str, settings: BackendSettings):
         # read before the base validates them: the default batch size depends on the device
         self.device = torch.device(parse_options(HFOptions, settings.options).device)
@@ -350,6 +374,12 @@ class HFBackend(BatchingBackend):
             self._loaded = None
 
     def batch_error(self, exc: Exception) -> Exception:
-        if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
-            return BackendError(f"out of memory: {exc}")
-        return exc
+        return out_of_memory(exc)
+
+
+def out_of_memory(exc: Exception) -> Exception:
+    """A batch that ran out of memory fails its callers' calls (recorded against their items);
+    any other error stays what it is."""
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return BackendError(f"out of memory: {exc}")
+    return exc

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skillmix.records import Usage
 
-FREE_BACKENDS = ("llamacpp/", "hf/", "vllm/")
+FREE_BACKENDS = ("llamacpp/", "hf/", "vllm/", "diffusers/")
 
 
 class Price(BaseModel):

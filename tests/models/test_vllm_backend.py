@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -187,6 +188,17 @@ def test_sampling_follows_the_seed_and_greedy_ignores_the_batch(chat_calls: list
     one_by_one = [generate_all([r])[0].text for r in greedy]
     assert batched == one_by_one
     assert chat_calls == [4, 1, 1, 4, 1, 1, 1, 1]
+
+
+def test_top_logprobs_are_the_first_token_s_likeliest_alternatives(engine: SharedEngine) -> None:
+    ask = request("Is the sky blue? Answer Yes or No.", temperature=0, max_tokens=1, top_logprobs=5)
+    output = generate_all([ask])[0]
+    assert output.top_logprobs is not None and len(output.top_logprobs) == 5
+    tokens = [token for token, _ in output.top_logprobs]
+    logprobs = [logprob for _, logprob in output.top_logprobs]
+    assert logprobs == sorted(logprobs, reverse=True) and all(lp <= 0 for lp in logprobs)
+    assert tokens[0] == output.text  # greedy: the reply is the likeliest first token
+    assert 0.0 < sum(math.exp(lp) for lp in logprobs) <= 1.0 + 1e-6
 
 
 def test_json_schema_requests_return_a_json_object_of_that_shape(engine: SharedEngine) -> None:

@@ -13,7 +13,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from skillmix.config import ModelEntry
 from skillmix.errors import (
@@ -96,6 +96,15 @@ def content_key(entry: ModelEntry, backend: ModelBackend, request: ModelRequest,
     if settings := backend.key_settings():  # absent otherwise: older runs keep their keys
         payload["settings"] = settings
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def stored_request(backend: ModelBackend, request: ModelRequest) -> dict[str, Any]:
+    """What the store keeps of a request: the request, and the backend settings that decided
+    its output (an image model's effective size, steps, scheduler, library version)."""
+    stored = request.as_dict()
+    if settings := backend.key_settings():
+        stored["settings"] = settings
+    return stored
 
 
 class StoredCalls:
@@ -193,7 +202,7 @@ class StoredCalls:
             model=entry.model,
             resolved_model=backend.resolved_model,
             base_url=backend.base_url,
-            request=request.as_dict(),
+            request=stored_request(backend, request),
             output=output,
             cost_usd=cost,
             latency_s=time.perf_counter() - started,

@@ -6,7 +6,9 @@ verdicts and results of an uninterrupted run."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,16 @@ def test_every_prompt_gets_its_images_and_every_question_its_verdict(straight: P
     assert len(drawn) == 12 * 2 and {row[2] for row in drawn} == {"ok"}
     assert len({row[3] for row in drawn}) == len(drawn)  # every seed its own picture
     assert stored(straight, "SELECT DISTINCT width, height FROM images") == [(32, 32)]
+    keys = [key for (key,) in stored(straight, "SELECT response_key FROM images")]
+    settings = [
+        json.loads(request)["settings"]
+        for key, request in stored(straight, "SELECT key, request FROM responses")
+        if key in keys
+    ]
+    assert len(settings) == len(keys)  # each image's effective settings, with the image
+    assert {(s["steps"], s["guidance"], s["diffusers"]) for s in settings} == {
+        (2, 7.5, version("diffusers"))
+    }
     frame = pd.read_csv(straight / "results.csv")
     assert list(frame["model"].unique()) == ["tiny-sd"] and list(frame["images"]) == [8, 8, 8]
     found = verdicts(straight)

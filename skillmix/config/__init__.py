@@ -126,7 +126,10 @@ class ModelEntry(Strict):
     system_prompt: str | None = None
     # calls in flight (ceiling)
     max_concurrency: int | None = Field(default=None, gt=0, le=MAX_CONCURRENCY, strict=True)
-    base_url: str | None = None  # an OpenAI-compatible server, a proxy
+    # an OpenAI-compatible server, a proxy; a list: replicas of one deployment (any of them
+    # may answer a call; models/replicas.py)
+    base_url: str | list[str] | None = None
+    deployment: str | None = None  # the replicas' name in cache keys (default: the model)
     api_key_env: str | None = None  # environment variable with the key (default per provider)
     timeout_s: Number = Field(default=defaults.TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
     retries: int = Field(default=defaults.RETRIES, ge=0, le=MAX_RETRIES, strict=True)
@@ -149,9 +152,15 @@ class ModelEntry(Strict):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not _is_http_url(value):
-            raise ValueError(f"expected an http:// or https:// URL with a host, not {value!r}")
+    def _http_url(cls, value: str | list[str] | None) -> str | list[str] | None:
+        urls = [value] if isinstance(value, str) else value or []
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one URL")
+        for url in urls:
+            if not _is_http_url(url):
+                raise ValueError(f"expected an http:// or https:// URL with a host, not {url!r}")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a replica URL is listed twice")
         return value
 
     @property
@@ -160,6 +169,16 @@ class ModelEntry(Strict):
 
     @property
     def settings(self) -> BackendSettings:
+        if isinstance(self.base_url, list):
+            return BackendSettings(
+                self.options,
+                None,
+                self.api_key_env,
+                self.timeout_s,
+                self.max_concurrency,
+                replicas=tuple(self.base_url),
+                deployment=self.deployment,
+            )
         return BackendSettings(
             self.options, self.base_url, self.api_key_env, self.timeout_s, self.max_concurrency
         )

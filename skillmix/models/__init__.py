@@ -73,4 +73,8 @@ def backend_class(prefix: str) -> type[ModelBackend]:
 
 def create_backend(model: str, settings: BackendSettings) -> ModelBackend:
     prefix, name = split_model_string(model)
+    if settings.replicas:
+        from skillmix.models.replicas import ReplicaBackend
+
+        return ReplicaBackend(backend_class(prefix), name, settings)
     return backend_class(prefix).create(name, settings)

@@ -74,6 +74,7 @@ class ModelOutput:
     images: tuple[GeneratedImage, ...] = ()  # a text-to-image backend's pictures
     # the first token's most likely alternatives and their logprobs, where asked and given
     top_logprobs: tuple[tuple[str, float], ...] | None = None
+    replica: str | None = None  # the endpoint that answered, for a deployment's replicas
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class BackendSettings:
     api_key_env: str | None = None  # the environment variable holding the key
     timeout_s: float = defaults.TIMEOUT_S
     max_concurrency: int | None = None  # calls in flight at most (sizes connection pools)
+    replicas: tuple[str, ...] = ()  # endpoints of one deployment (models/replicas.py)
+    deployment: str | None = None  # its name in cache keys (default: the model)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ scripts/vllm_env.sh. vLLM starts its engine processes with multiprocessing's `sp
 scripts that start the engine need an `if __name__ == "__main__":` guard (see Processes).
 
 Options (the model entry's `options`):
-- engine: `tensor_parallel_size`, `dtype`, `max_model_len`, `gpu_memory_utilization`, `seed`,
-  `enforce_eager`, passed to `vllm.LLM` when given; on the CPU build the defaults are
-  dtype bfloat16, max_model_len 2048, enforce_eager true and a KV cache of 2 GiB (unless
-  VLLM_CPU_KVCACHE_SPACE is set); on a GPU, vLLM's own defaults. `engine_args`: a mapping of
-  further `vllm.LLM` keyword arguments (e.g. `max_num_seqs`, `quantization`).
+- engine: `tensor_parallel_size`, `pipeline_parallel_size`, `data_parallel_size`,
+  `distributed_executor_backend` (mp, or ray for several nodes), `dtype`, `max_model_len`,
+  `gpu_memory_utilization`, `seed`, `enforce_eager`, passed to `vllm.LLM` when given; on the
+  CPU build the defaults are dtype bfloat16, max_model_len 2048, enforce_eager true and a KV
+  cache of 2 GiB (unless VLLM_CPU_KVCACHE_SPACE is set); on a GPU, vLLM's own defaults.
+  `engine_args`: a mapping of further `vllm.LLM` keyword arguments (e.g. `max_num_seqs`,
+  `quantization`).
 - batching: `max_batch_size` (default 256; also the backend's default concurrency, so the
   runner keeps a batch's worth of calls in flight) and `batch_wait_ms` (default 50): how long
   the first waiting request waits for companions.
@@ -66,7 +68,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -120,6 +122,9 @@ class EngineOptions(BackendOptions):
     (server flags), passed only when given."""
 
     tensor_parallel_size: int | None = Field(default=None, gt=0)
+    pipeline_parallel_size: int | None = Field(default=None, gt=0)
+    data_parallel_size: int | None = Field(default=None, gt=0)
+    distributed_executor_backend: Literal["mp", "ray"] | None = None  # ray: across nodes
     dtype: str | None = None  # auto, bfloat16, float16, float32
     max_model_len: int | None = Field(default=None, gt=0)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)

@@ -201,7 +201,7 @@ class StoredCalls:
             backend=backend.prefix,
             model=entry.model,
             resolved_model=backend.resolved_model,
-            base_url=backend.base_url,
+            base_url=output.replica or backend.base_url,
             request=stored_request(backend, request),
             output=output,
             cost_usd=cost,

@@ -53,7 +53,7 @@ class AnthropicBackend(SdkBackend):
 
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
-        self.client = self.connect(AsyncAnthropic, self.api_key() or "")
+        self.connect(AsyncAnthropic, self.api_key() or "")
 
     def wire_body(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params

@@ -66,7 +66,7 @@ class OpenAIBackend(SdkBackend):
         self.supports_json_schema = self.options.json_mode != "none"
         # A local OpenAI-compatible server usually wants no key; the real API always does.
         local = settings.base_url is not None and settings.api_key_env is None
-        self.client = self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
+        self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
 
     def wire_body(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params

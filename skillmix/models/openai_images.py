@@ -72,7 +72,7 @@ class OpenAIImagesBackend(SdkBackend):
     def __init__(self, name: str, settings: BackendSettings):
         super().__init__(name, settings)
         local = settings.base_url is not None and settings.api_key_env is None
-        self.client = self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
+        self.connect(AsyncOpenAI, self.api_key(optional=local) or "no-key")
 
     @property
     def output_size(self) -> tuple[int, int] | None:

@@ -7,6 +7,7 @@ answered from the store, so a killed run resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from skillmix.config import ModelEntry
@@ -29,6 +30,7 @@ from skillmix.records import (
     Item,
 )
 from skillmix.run.calls import Call, RunStats, StoredCalls, derived_seed
+from skillmix.run.feed import run_bounded, worker_count
 from skillmix.run.plan import RunPlan
 from skillmix.run.store import RunStore
 
@@ -71,15 +73,17 @@ class Runner:
 
     async def run(self) -> RunStats:
         config = self.plan.config
-        tasks = [
-            self.generation(student, backend, item, gen)
-            for student, backend in zip(config.students, self.plan.student_backends, strict=True)
+        students = list(zip(config.students, self.plan.student_backends, strict=True))
+        jobs = (
+            partial(self.generation, student, backend, item, gen)
+            for student, backend in students
             for item in self.plan.items
             for gen in range(config.generations)
-        ]
-        self.stats.total = len(tasks)
+        )
+        self.stats.total = len(students) * len(self.plan.items) * config.generations
+        slots = sum(limiter.ceiling for limiter in self.calls.limiters.values())
         try:
-            await asyncio.gather(*tasks)
+            await run_bounded(jobs, worker_count(slots, self.stats.total))
         finally:
             for backend in {id(b): b for _, b in self.entries()}.values():
                 await backend.aclose()

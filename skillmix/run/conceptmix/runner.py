@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 
 from skillmix.config import ModelEntry
 from skillmix.errors import BudgetReached, CallFailed, Interrupted, SkillmixError
@@ -30,6 +31,7 @@ from skillmix.run.calls import Call, RunStats, StoredCalls, derived_seed
 from skillmix.run.conceptmix.plan import ConceptPlan
 from skillmix.run.conceptmix.store import ConceptStore
 from skillmix.run.conceptmix.writing import ItemWriter
+from skillmix.run.feed import Job, run_bounded, worker_count
 
 ITEMS_DIR = "items"  # the written items, in the official format: a run can replay them
 
@@ -61,15 +63,16 @@ class ConceptRunner:
         """Every image of every item (each written first, when the run writes its items)."""
         plan = self.plan
         per_item = len(plan.config.models) * plan.config.images_per_prompt
+        jobs: list[Job]
         if self.writer is None:
-            tasks = [self.item_images(item) for item in plan.items]
-            self.stats.total = len(plan.items) * per_item
+            jobs = [partial(self.item_images, item) for item in plan.items]
         else:
-            slots = plan.item_slots()
-            tasks = [self.written_images(self.writer, k, index) for k, index in slots]
-            self.stats.total = len(slots) * per_item
+            writer = self.writer
+            jobs = [partial(self.written_images, writer, k, i) for k, i in plan.item_slots()]
+        self.stats.total = len(jobs) * per_item
+        slots = sum(limiter.ceiling for limiter in self.calls.limiters.values())
         try:
-            await asyncio.gather(*tasks)
+            await run_bounded(jobs, worker_count(slots, len(jobs)))
         finally:
             for _, backend in self.entries():
                 await backend.aclose()

@@ -7,13 +7,13 @@ frame = skillmix.results_frame(results)
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from skillmix.config import RunConfig
 from skillmix.results.build import RunResults
 from skillmix.results.build import load_results as results_of
+from skillmix.run.loop import run_async
 from skillmix.run.opening import open_run
 from skillmix.run.plan import build_plan
 from skillmix.run.regrade import config_graders
@@ -26,9 +26,9 @@ def evaluate(config: RunConfig | dict[str, Any] | Path | str) -> RunResults:
     plan = build_plan(config)
     store = open_run(plan)
     try:
-        asyncio.run(Runner(plan, store).run())
+        run_async(Runner(plan, store).run())
         for regrader in config_graders(plan, store):  # the config's other graders
-            asyncio.run(regrader.run())
+            run_async(regrader.run())
         return results_of(store)
     finally:
         store.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from skillmix.cli.regrade import (
     SystemPromptOption,
     extra_grader,
 )
+from skillmix.run.loop import run_async
 
 DEFAULT_SET = Path("data/calibration.yaml")
 
@@ -57,7 +57,7 @@ def calibrate_command(
         calibration = calibration_plan(answers, skills, topics, chosen, run_dir, grader_prompt)
         store = open_calibration(calibration)
         try:
-            stats = asyncio.run(run_with_progress(Regrader(calibration.plan, store), quiet))
+            stats = run_async(run_with_progress(Regrader(calibration.plan, store), quiet))
             gradings_stored = store.gradings()
         except KeyboardInterrupt:
             stats = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from skillmix.cli.console import console, errors
+from skillmix.run.loop import run_async
 
 if TYPE_CHECKING:
     from skillmix.config.conceptmix import ConceptMixConfig
@@ -33,7 +33,7 @@ def conceptmix_eval(
     runner = ConceptRunner(plan, concepts)
     stats: RunStats | None
     try:
-        stats = asyncio.run(run_with_progress(runner, quiet))
+        stats = run_async(run_with_progress(runner, quiet))
     except KeyboardInterrupt:
         stats = None
     finally:

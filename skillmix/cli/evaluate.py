@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +10,7 @@ import typer
 from skillmix.cli.console import console, errors, user_errors
 from skillmix.errors import SkillmixError
 from skillmix.protocol.sampler import CommonSkills
+from skillmix.run.loop import run_async
 
 if TYPE_CHECKING:
     from skillmix.run.calls import RunStats
@@ -86,9 +86,9 @@ def eval_command(
         store = open_run(plan, new_run=new_run)
         runner = Runner(plan, store)
         try:
-            stats = asyncio.run(run_with_progress(runner, quiet))
+            stats = run_async(run_with_progress(runner, quiet))
             for regrader in config_graders(plan, store) if not stats.interrupted else []:
-                graded = asyncio.run(run_with_progress(regrader, quiet))
+                graded = run_async(run_with_progress(regrader, quiet))
                 say_what_went_wrong(graded)
                 stats.interrupted |= graded.interrupted
         except KeyboardInterrupt:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,6 +10,7 @@ import typer
 from skillmix.cli.console import user_errors
 from skillmix.cli.evaluate import end_of_run
 from skillmix.errors import SkillmixError, describe_validation
+from skillmix.run.loop import run_async
 
 if TYPE_CHECKING:
     from skillmix.config import ExtraGrader
@@ -76,7 +76,7 @@ def regrade_command(
         store = open_for_regrade(run_dir)
         try:
             record_grader(store, chosen)
-            stats = asyncio.run(run_with_progress(Regrader(plan, store), quiet))
+            stats = run_async(run_with_progress(Regrader(plan, store), quiet))
         except KeyboardInterrupt:
             stats = None
         finally:

@@ -20,6 +20,8 @@ from skillmix.models.base import (
 )
 from skillmix.records import ChatMessage, Usage
 
+# the backends that reach their model over HTTP (base_url): the ones that can have replicas
+SERVED = ("openai", "anthropic", "openai-images", "vllm-server")
 BACKENDS = {
     "llamacpp": "skillmix.models.llamacpp:LlamaCppBackend",
     "openai": "skillmix.models.openai_api:OpenAIBackend",
@@ -76,5 +78,10 @@ def create_backend(model: str, settings: BackendSettings) -> ModelBackend:
     if settings.replicas:
         from skillmix.models.replicas import ReplicaBackend
 
+        if prefix not in SERVED:
+            served = ", ".join(f"{p}/..." for p in SERVED)
+            raise SkillmixError(
+                f"base_url lists replicas of a served model ({served}); {prefix}/ runs in process"
+            )
         return ReplicaBackend(backend_class(prefix), name, settings)
     return backend_class(prefix).create(name, settings)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.config import ModelEntry
+from skillmix.errors import SkillmixError
 from skillmix.models import create_backend
 from skillmix.models.replicas import ReplicaBackend
 from tests.helpers.configs import run_config, write_config
@@ -153,3 +154,9 @@ def test_the_cache_key_names_the_deployment_not_an_endpoint() -> None:
         "deployment:llama-70b",
     ]
     assert backends[0].concurrency == 2 * PER_REPLICA  # each endpoint its own limit
+
+
+def test_replicas_of_an_in_process_model_are_refused() -> None:
+    local = ModelEntry(model="llamacpp/smollm2", base_url=["http://127.0.0.1:1/v1"])
+    with pytest.raises(SkillmixError, match="runs in process"):
+        create_backend(local.model, local.settings)

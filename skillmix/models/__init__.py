@@ -81,7 +81,8 @@ def create_backend(model: str, settings: BackendSettings) -> ModelBackend:
         if prefix not in SERVED:
             served = ", ".join(f"{p}/..." for p in SERVED)
             raise SkillmixError(
-                f"base_url lists replicas of a served model ({served}); {prefix}/ runs in process"
+                f"lists replicas of a served model ({served}); {prefix}/ runs in process",
+                field="base_url",
             )
         return ReplicaBackend(backend_class(prefix), name, settings)
     return backend_class(prefix).create(name, settings)

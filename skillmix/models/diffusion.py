@@ -81,7 +81,9 @@ def presets() -> dict[str, dict[str, Any]]:
 
 class DiffusionOptions(BatchOptions):
     preset: str | None = None  # the ConceptMix paper's settings for a model (PRESETS)
-    device: Annotated[str, AfterValidator(check_device)] = "auto"
+    device: Annotated[str, AfterValidator(check_device)] = Field(
+        default="auto", validate_default=True
+    )
     dtype: Literal["float32", "bfloat16", "float16"] | None = None
     steps: int | None = Field(default=None, gt=0, le=1000)
     guidance: float | None = Field(default=None, ge=0)

@@ -30,6 +30,7 @@ CONCEPTS = ROOT / "data" / "concepts.yaml"
 NOWHERE = "http://127.0.0.1:9/v1"  # the discard port: no case gets as far as a call
 ANTHROPIC_GRADER = {"model": "anthropic/claude-sonnet-4-5", "base_url": "http://127.0.0.1:9"}
 NEED_VLLM_ABSENT = ("model-backend-not-installed", "grader-backend-not-installed")
+NEED_DIFFUSERS = ("model-folder-no-pipeline",)
 WRITER = {"model": "openai/gpt-4o", "base_url": NOWHERE}
 
 
@@ -221,6 +222,12 @@ CASES: dict[str, Setup] = {
         "models.0.model", "vllm/some-t2i", "models[0]", "needs vLLM"
     ),
     "model-bad-size": config_value("models.0.options", {"size": "huge"}, "models[0].options.size"),
+    "model-folder-no-pipeline": lambda ws: [
+        str(ws.config),
+        "models[0]",
+        "model_index.json",
+        *config_change({"models.0": {"model": f"diffusers/{ws.items}"}})(ws),
+    ],
     "model-unknown-option": config_value(
         "models.0.options", {"steps": 4}, "models[0].options", "steps"
     ),
@@ -301,6 +308,8 @@ def test_bad_conceptmix_input_is_one_line_and_touches_nothing(
 ) -> None:
     if name in NEED_VLLM_ABSENT and importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
+    if name in NEED_DIFFUSERS and importlib.util.find_spec("diffusers") is None:
+        pytest.skip("the images extra is not installed")
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
     named = CASES[name](workspace)

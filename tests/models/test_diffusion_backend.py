@@ -15,6 +15,8 @@ import pytest
 
 pytest.importorskip("diffusers")
 
+import torch
+
 from skillmix.config import ModelEntry
 from skillmix.errors import SkillmixError
 from skillmix.models import ChatMessage, GenerationParams, ModelRequest, create_backend
@@ -160,3 +162,10 @@ def test_a_preset_fills_in_what_the_entry_leaves_unset(folders: dict[str, Path])
     )
     mine = backend(folders["sd"], preset="sdxl-turbo", steps=2).key_settings()
     assert (mine["steps"], mine["size"]) == (2, "32x32")  # the entry's own settings win
+
+
+def test_the_default_device_is_resolved(folders: dict[str, Path]) -> None:
+    entry = ModelEntry(model=f"diffusers/{folders['sd']}")
+    found = create_backend(entry.model, entry.settings)
+    assert isinstance(found, DiffusionBackend)
+    assert found.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

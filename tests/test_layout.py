@@ -38,7 +38,11 @@ ALLOWED: dict[str, set[str]] = {
     "__init__": {"errors", "api", "results", "analysis"},
     "__main__": {"cli"},
 }
-STORE_MODULES = {"skillmix.run.store", "skillmix.run.conceptmix.store"}
+STORE_MODULES = {
+    "skillmix.run.store",
+    "skillmix.run.store_reading",
+    "skillmix.run.conceptmix.store",
+}
 MAX_LINES = 400
 HEAVY = (
     "pandas",

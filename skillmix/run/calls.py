@@ -118,6 +118,7 @@ class StoredCalls:
         backends: list[ModelBackend],
     ):
         self.store = store
+        store.group_commits = True
         self.prices = prices
         self.budget_usd = budget_usd
         self.stats = RunStats(spent_usd=store.spent_usd())
@@ -206,7 +207,8 @@ class StoredCalls:
             output=output,
             cost_usd=cost,
             latency_s=time.perf_counter() - started,
-        )  # committed (autocommit) before the response is used
+        )
+        await self.store.committed()  # before the response is used
         self.stats.calls += 1
         self.stats.tokens += output.usage.input_tokens + output.usage.output_tokens
         self.stats.spent_usd += cost or 0.0

@@ -16,7 +16,8 @@ from skillmix.run.conceptmix.store import is_conceptmix
 from skillmix.run.identity import changed_items, changes, identity
 from skillmix.run.lock import RunLock
 from skillmix.run.plan import RunPlan
-from skillmix.run.store import DB_NAME, RunStore, stored_schema_version
+from skillmix.run.store import DB_NAME, RunStore
+from skillmix.run.store_reading import stored_schema_version
 
 TRAINING_KEYS = {"data_sha256", "runs", "split", "skills", "topics"}
 

@@ -87,6 +87,7 @@ class Runner:
         finally:
             for backend in {id(b): b for _, b in self.entries()}.values():
                 await backend.aclose()
+            self.store.flush()  # the records written since the last response
         return self.stats
 
     async def generation(

@@ -6,13 +6,14 @@ so a rerun of the same work finds it instead of calling the model again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -21,10 +22,15 @@ from skillmix.errors import SkillmixError
 from skillmix.models import ModelOutput
 from skillmix.records import GenerationRecord, GradingRecord, Item, Usage
 from skillmix.run.lock import RunLock
-from skillmix.run.store_reading import reading_connection
+from skillmix.run.store_reading import (
+    SCHEMA_VERSION,
+    check_schema_version,
+    checked_connection,
+    store_error,
+    stored_schema_version,
+)
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = "1"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,18 +56,6 @@ CREATE TABLE IF NOT EXISTS gradings (
     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL,
     PRIMARY KEY (student, item_id, gen, grader, grading));
 """
-TABLES = frozenset({"meta", "items", "calls", "responses", "generations", "gradings"})
-DAMAGED = "damaged run store ({}; left untouched: restore it or use a new output_dir)"
-# SQLite result codes that mean the file or its disk, not our SQL: reported as bad input
-WHAT_WENT_WRONG = {
-    "SQLITE_FULL": "the disk is full ({}); what was stored before is intact: free space, rerun",
-    "SQLITE_READONLY": "read-only: cannot write the run store ({})",
-    "SQLITE_CANTOPEN": "cannot open the run store ({})",
-    "SQLITE_PERM": "no permission to use the run store ({})",
-    "SQLITE_IOERR": "disk I/O error on the run store ({})",
-    "SQLITE_CORRUPT": DAMAGED,
-    "SQLITE_NOTADB": "not a skillmix run store ({})",
-}
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -72,24 +66,6 @@ class StoredResponse:
 
     request: dict[str, Any]
     text: str
-
-
-def stored_schema_version(path: Path) -> str | None:
-    """The schema version a store file records, read without writing anything (see
-    check_store); None for a file with no tables yet. A damaged store is bad input."""
-    db, version = _checked_connection(path)
-    db.close()
-    return version
-
-
-def store_error(path: Path, exc: sqlite3.Error) -> SkillmixError | None:
-    """The one-line form of an SQLite error caused by the store file or its disk (None for
-    any other error: a bug, left to propagate)."""
-    code = getattr(exc, "sqlite_errorname", None) or ""
-    for prefix, what in WHAT_WENT_WRONG.items():
-        if code.startswith(prefix):  # extended codes too: SQLITE_IOERR_WRITE, ...
-            return SkillmixError(what.format(exc), file=path)
-    return None
 
 
 def _store_errors(
@@ -114,49 +90,14 @@ def add_missing_columns(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE responses ADD COLUMN top_logprobs TEXT")
 
 
-def check_store(db: sqlite3.Connection, path: Path) -> str | None:
-    """The schema version of an open store, checked to be this one, with every table there and
-    the file whole (quick_check); None: no schema yet (a run killed while creating the store)."""
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    version = None if not tables else "unknown"
-    if "meta" in tables:
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = None if row is None else str(row[0])
-    check_schema_version(path, version)
-    missing = sorted(TABLES - tables)
-    if version is not None and missing:
-        raise SkillmixError(DAMAGED.format(f"tables missing: {', '.join(missing)}"), file=path)
-    problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
-    if problems != ["ok"]:
-        raise SkillmixError(DAMAGED.format(problems[0] if problems else "unchecked"), file=path)
-    return version
-
-
-def check_schema_version(path: Path, version: str | None) -> None:
-    if version not in (None, SCHEMA_VERSION):
-        raise SkillmixError(
-            f"run store of schema version {version}; this skillmix reads version "
-            f"{SCHEMA_VERSION} (left untouched: use the skillmix that wrote it)",
-            file=path,
-        )
-
-
-def _checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
-    """A reading connection to a store that check_store passed, and its schema version."""
-    db = None
-    try:
-        db = reading_connection(path)
-        return db, check_store(db, path)
-    except BaseException as exc:
-        if db is not None:
-            db.close()
-        if not isinstance(exc, sqlite3.DatabaseError):
-            raise
-        plain = SkillmixError(f"not a skillmix run store ({exc})", file=path)
-        raise store_error(path, exc) or plain from None
-
-
 class RunStore:
+    """A run's records. With `group_commits` on (a run turns it on), writes wait in one open
+    transaction and `committed()` commits them once per turn of the event loop: the responses
+    that arrive together share one commit, and each is still committed before it is used."""
+
+    group_commits = False
+    _commit: asyncio.Future[None] | None = None  # the commit the writers so far wait for
+
     def __init__(self, run_dir: Path, lock: RunLock | None = None, *, checked: bool = False):
         """The store of a run directory for a run to write, created if missing (a damaged one is
         refused before it is opened, unless the caller has just `checked` it); `lock`, held by
@@ -197,7 +138,7 @@ class RunStore:
             raise FileNotFoundError(f"{run_dir}: no run store ({DB_NAME}) here")
         store = cls.__new__(cls)
         store.path, store.lock = path, None
-        store.db, version = _checked_connection(path)
+        store.db, version = checked_connection(path)
         if version is None:
             store.db.close()
             raise SkillmixError("holds no run yet (its eval stopped before recording)", file=path)
@@ -205,12 +146,15 @@ class RunStore:
         return store
 
     def close(self) -> None:
+        if self.db.in_transaction:
+            self.flush()
         self.db.close()
         if self.lock is not None:
             self.lock.release()
 
-    @contextmanager
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
+        self.flush()
         self._execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -223,6 +167,53 @@ class RunStore:
     @_store_errors
     def _execute(self, sql: str) -> None:
         self.db.execute(sql)
+
+    @_store_errors
+    def _write(self, sql: str, values: tuple[Any, ...] | dict[str, Any]) -> None:
+        if self.group_commits and not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(sql, values)
+        except sqlite3.Error as exc:  # SQLite may have rolled the whole group back
+            if self.group_commits:
+                self._abandon_group(store_error(self.path, exc) or exc)
+            raise
+
+    def _abandon_group(self, error: BaseException) -> None:
+        """The writers waiting for the open group get `error`: none may use what it held."""
+        waiting, self._commit = self._commit, None
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        if waiting is not None and not waiting.done():
+            waiting.set_exception(error)
+
+    async def committed(self) -> None:
+        """Return once everything written so far is committed (at once, without group_commits);
+        the writers of one turn of the event loop share the commit."""
+        if not self.db.in_transaction:
+            return
+        if self._commit is None:
+            loop = asyncio.get_running_loop()
+            self._commit = loop.create_future()
+            loop.call_soon(self._commit_group)
+        await asyncio.shield(self._commit)
+
+    def _commit_group(self) -> None:
+        with contextlib.suppress(Exception):  # the waiting writers have it
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the open group of writes now (a failed commit rolls the group back: no
+        waiting writer has used what it wrote)."""
+        try:
+            if self.db.in_transaction:
+                self._execute("COMMIT")
+        except BaseException as exc:
+            self._abandon_group(exc)
+            raise
+        waiting, self._commit = self._commit, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     # meta
     @_store_errors
@@ -262,7 +253,7 @@ class RunStore:
     # responses
     @_store_errors
     def log_call(self, key: str) -> None:
-        self.db.execute("INSERT INTO calls (key, started) VALUES (?, ?)", (key, time.time()))
+        self._write("INSERT INTO calls (key, started) VALUES (?, ?)", (key, time.time()))
 
     @_store_errors
     def get_response(self, key: str) -> tuple[ModelOutput, float | None] | None:
@@ -300,7 +291,7 @@ class RunStore:
     ) -> None:
         usage = output.usage
         logprobs = None if output.top_logprobs is None else json.dumps(output.top_logprobs)
-        self.db.execute(
+        self._write(
             "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
@@ -356,7 +347,7 @@ class RunStore:
     @_store_errors
     def put_generation(self, record: GenerationRecord) -> None:
         data = record.model_dump(mode="json")
-        self.db.execute(
+        self._write(
             "INSERT OR REPLACE INTO generations VALUES (:student, :item_id, :gen, :status, "
             ":answer, :reason, :turn1_key, :turn2_key, :input_tokens, :output_tokens, :cost_usd)",
             data,
@@ -367,7 +358,7 @@ class RunStore:
         data = record.model_dump(mode="json")
         for field in ("points", "grader_points"):
             data[field] = None if data[field] is None else json.dumps(data[field])
-        self.db.execute(
+        self._write(
             "INSERT OR REPLACE INTO gradings VALUES (:student, :item_id, :gen, :grader, :grading, "
             ":status, :points, :grader_points, :reason, :reply, :response_key, :attempts, "
             ":input_tokens, :output_tokens, :cost_usd)",

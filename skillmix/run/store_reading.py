@@ -1,4 +1,5 @@
-"""Opening a run store for reading without writing anything beside it (store.py's reader)."""
+"""Opening a run store file for reading, without writing anything beside it, and checking
+it: its schema version, its tables, its pages; SQLite errors of the file or disk as one line."""
 
 from __future__ import annotations
 
@@ -6,6 +7,22 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+
+from skillmix.errors import SkillmixError
+
+SCHEMA_VERSION = "1"
+TABLES = frozenset({"meta", "items", "calls", "responses", "generations", "gradings"})
+DAMAGED = "damaged run store ({}; left untouched: restore it or use a new output_dir)"
+# SQLite result codes that mean the file or its disk, not our SQL: reported as bad input
+WHAT_WENT_WRONG = {
+    "SQLITE_FULL": "the disk is full ({}); what was stored before is intact: free space, rerun",
+    "SQLITE_READONLY": "read-only: cannot write the run store ({})",
+    "SQLITE_CANTOPEN": "cannot open the run store ({})",
+    "SQLITE_PERM": "no permission to use the run store ({})",
+    "SQLITE_IOERR": "disk I/O error on the run store ({})",
+    "SQLITE_CORRUPT": DAMAGED,
+    "SQLITE_NOTADB": "not a skillmix run store ({})",
+}
 
 
 def reading_connection(path: Path) -> sqlite3.Connection:
@@ -33,3 +50,63 @@ def reading_connection(path: Path) -> sqlite3.Connection:
         source.close()
     memory.execute("PRAGMA query_only=1")  # refuses writes like the mode=ro connections
     return memory
+
+
+def stored_schema_version(path: Path) -> str | None:
+    """The schema version a store file records, read without writing anything (see
+    check_store); None for a file with no tables yet. A damaged store is bad input."""
+    db, version = checked_connection(path)
+    db.close()
+    return version
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> SkillmixError | None:
+    """The one-line form of an SQLite error caused by the store file or its disk (None for
+    any other error: a bug, left to propagate)."""
+    code = getattr(exc, "sqlite_errorname", None) or ""
+    for prefix, what in WHAT_WENT_WRONG.items():
+        if code.startswith(prefix):  # extended codes too: SQLITE_IOERR_WRITE, ...
+            return SkillmixError(what.format(exc), file=path)
+    return None
+
+
+def check_store(db: sqlite3.Connection, path: Path) -> str | None:
+    """The schema version of an open store, checked to be this one, with every table there and
+    the file whole (quick_check); None: no schema yet (a run killed while creating the store)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    version = None if not tables else "unknown"
+    if "meta" in tables:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = None if row is None else str(row[0])
+    check_schema_version(path, version)
+    missing = sorted(TABLES - tables)
+    if version is not None and missing:
+        raise SkillmixError(DAMAGED.format(f"tables missing: {', '.join(missing)}"), file=path)
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+    if problems != ["ok"]:
+        raise SkillmixError(DAMAGED.format(problems[0] if problems else "unchecked"), file=path)
+    return version
+
+
+def check_schema_version(path: Path, version: str | None) -> None:
+    if version not in (None, SCHEMA_VERSION):
+        raise SkillmixError(
+            f"run store of schema version {version}; this skillmix reads version "
+            f"{SCHEMA_VERSION} (left untouched: use the skillmix that wrote it)",
+            file=path,
+        )
+
+
+def checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """A reading connection to a store that check_store passed, and its schema version."""
+    db = None
+    try:
+        db = reading_connection(path)
+        return db, check_store(db, path)
+    except BaseException as exc:
+        if db is not None:
+            db.close()
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        plain = SkillmixError(f"not a skillmix run store ({exc})", file=path)
+        raise store_error(path, exc) or plain from None

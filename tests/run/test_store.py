@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.errors import SkillmixError
-from skillmix.run.store import DB_NAME, SCHEMA_VERSION, RunStore
+from skillmix.run.store import DB_NAME, RunStore
+from skillmix.run.store_reading import SCHEMA_VERSION
 from tests.helpers.configs import run_config, write_config
 
 

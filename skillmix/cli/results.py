@@ -47,9 +47,14 @@ def report_command(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
     ] = None,
-    max_items: Annotated[
-        int, typer.Option("--max-items", min=0, help="Generations listed in the HTML report.")
-    ] = 300,
+    per_page: Annotated[
+        int,
+        typer.Option(
+            "--per-page",
+            min=1,
+            help="Generations per page of the HTML report's items (more: pages in HTML_items/).",
+        ),
+    ] = 200,
     jury: Annotated[
         JuryRule | None,
         typer.Option(help="Also score the jury of the run's graders (default: the config's)."),
@@ -119,13 +124,13 @@ def report_command(
         except SkillmixError as exc:
             warn(f"{exc}; the table above is the report")
         if html is not None:
-            console.print(f"html report: {_html_report(run_dir, html, max_items)}")
+            console.print(f"html report: {_html_report(run_dir, html, per_page)}")
 
 
-def _html_report(run_dir: Path, html: Path, max_items: int) -> Path:
+def _html_report(run_dir: Path, html: Path, per_page: int) -> Path:
     from skillmix.results.html import write_html_report  # matplotlib: only when asked
 
-    return write_html_report(run_dir, html, max_items=max_items)
+    return write_html_report(run_dir, html, per_page=per_page)
 
 
 def compare_command(
@@ -182,8 +187,15 @@ def export_command(
         Path | None,
         typer.Option("--jsonl", help="Every item, generation and grading of one run, as JSONL."),
     ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--parquet", help="A folder for one run's load_run frames as Parquet (pyarrow)."
+        ),
+    ] = None,
 ) -> None:
-    """Write the leaderboard CSV of runs, or every record of a run as JSONL (pandas, DuckDB)."""
+    """Write the leaderboard CSV of runs, every record of a run as JSONL, or a run's frames as
+    Parquet (pandas, DuckDB)."""
     from skillmix.outputs import check_output_file
     from skillmix.results.conceptmix.export import export_conceptmix_jsonl
     from skillmix.results.jsonl import export_jsonl
@@ -191,10 +203,12 @@ def export_command(
     from skillmix.run.store import RunStore
 
     with user_errors():
-        if csv is None and jsonl is None:
-            raise SkillmixError("give --csv FILE and/or --jsonl FILE", field="export")
-        if jsonl is not None and len(run_dirs) != 1:
-            raise SkillmixError("--jsonl exports one run directory at a time", field="--jsonl")
+        if csv is None and jsonl is None and parquet is None:
+            wanted = "give --csv FILE, --jsonl FILE and/or --parquet DIR"
+            raise SkillmixError(wanted, field="export")
+        for given, option in ((jsonl, "--jsonl"), (parquet, "--parquet")):
+            if given is not None and len(run_dirs) != 1:
+                raise SkillmixError(f"{option} exports one run directory at a time", field=option)
         for out, option in ((csv, "--csv"), (jsonl, "--jsonl")):
             if out is not None:
                 check_output_file(out, option)
@@ -210,6 +224,21 @@ def export_command(
             finally:
                 store.close()
             console.print(f"{lines} records -> {jsonl}")
+        if parquet is not None:
+            _export_parquet(run_dirs[0], parquet)
+
+
+def _export_parquet(run_dir: Path, folder: Path) -> None:
+    from skillmix.results.parquet import export_parquet
+    from skillmix.run.store import RunStore
+
+    store = RunStore.open_for_reading(run_dir)
+    try:
+        rows = export_parquet(store, folder)
+    finally:
+        store.close()
+    counts = ", ".join(f"{name} {n}" for name, n in rows.items())
+    console.print(f"{counts} rows -> {folder}")
 
 
 def suite_of(run_dirs: list[Path]) -> bool:

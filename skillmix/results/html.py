@@ -1,4 +1,5 @@
-"""`skillmix report RUN_DIR --html FILE`: one self-contained page (plots embedded as PNG)."""
+"""`skillmix report RUN_DIR --html FILE`: a self-contained page (plots embedded as PNG), with
+its items paged beside it when there are many."""
 
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from skillmix.outputs import write_text
-from skillmix.records import GradingRecord
 from skillmix.results import analysis
 from skillmix.results.build import RunData, RunResults, read_run, results_per_grader
 from skillmix.results.cross_grader import cross_grader_agreement
 from skillmix.results.frames import RunFrames, frames_of
+from skillmix.results.html_items import items_html
 from skillmix.results.metrics import METRICS
 from skillmix.results.training import training_notes
-from skillmix.run.store import RunStore, StoredResponse
+from skillmix.run.store import RunStore
 
 PAPER_CATALOG = {"skills": 101, "common": 17, "topics": 100}
 
@@ -179,51 +180,6 @@ def _cost(results: RunResults) -> str:
     return _table(pd.DataFrame(rows).fillna(float("nan")), ("model",))
 
 
-def _messages_html(response: StoredResponse | None) -> str:
-    if response is None:
-        return ""
-    messages = response.request.get("messages", [])
-    return "".join(
-        f"<p><b>{escape(m['role'])}</b></p><pre>{escape(m['content'])}</pre>" for m in messages
-    )
-
-
-def _items(store: RunStore, results: RunResults, max_items: int) -> str:
-    items = {item.item_id: item for item in store.items()}
-    gradings: dict[tuple[str, str, int], list[GradingRecord]] = {}
-    for grading in results.gradings:
-        gradings.setdefault((grading.student, grading.item_id, grading.gen), []).append(grading)
-    generations = results.generations
-    shown = generations[:max_items]
-    responses = store.stored_responses(gen.turn2_key for gen in shown)
-    parts = []
-    for gen in shown:
-        item = items[gen.item_id]
-        title = (
-            f"{gen.student} · {gen.item_id} (k={item.k}) · gen {gen.gen} · {item.topic}: "
-            f"{', '.join(item.skills)} · {gen.status}"
-        )
-        turn2 = responses.get(gen.turn2_key or "")
-        body = [
-            _messages_html(turn2),
-            f"<p><b>final reply</b></p><pre>{escape(turn2.text if turn2 else '')}</pre>",
-            f"<p><b>graded answer</b></p><pre>{escape(gen.answer or '')}</pre>",
-        ]
-        if gen.reason:
-            body.append(f"<p>reason: {escape(gen.reason)}</p>")
-        for grading in gradings.get((gen.student, gen.item_id, gen.gen), []):
-            points = json.dumps(grading.points) if grading.points else "–"
-            body.append(
-                f"<p><b>grading {grading.grading}</b> by {escape(grading.grader)} "
-                f"({escape(grading.status)}): {escape(points)}</p>"
-                f"<pre>{escape(grading.reply or '')}</pre>"
-            )
-        parts.append(f"<details><summary>{escape(title)}</summary>{''.join(body)}</details>")
-    return f"<p class='note'>{len(shown)} of {len(generations)} generations shown.</p>" + "".join(
-        parts
-    )
-
-
 def _other_graders(data: RunData, every: list[RunResults]) -> str:
     """The leaderboard by each grader `regrade` added, and their agreement with the run's."""
     if not data.graders:
@@ -239,7 +195,9 @@ def _other_graders(data: RunData, every: list[RunResults]) -> str:
     return "".join(p + b for p, b in zip(parts, boards, strict=True)) + note + agreement
 
 
-def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path:
+def write_html_report(run_dir: Path, out: Path, *, per_page: int = 200) -> Path:
+    """The report page at `out`; a run of more than `per_page` generations also gets its
+    item pages in OUT_items/ (see html_items)."""
     store = RunStore.open_for_reading(run_dir)
     try:
         data = read_run(store)
@@ -270,7 +228,7 @@ def write_html_report(run_dir: Path, out: Path, *, max_items: int = 300) -> Path
             agreement=_agreement(frames) + _other_graders(data, every),
             novelty=_novelty(frames, sizes, stored_sizes is None),
             cost=_cost(results),
-            items=_items(store, results, max_items),
+            items=items_html(store, results, out, config.name, per_page),
         )
     finally:
         store.close()

@@ -589,7 +589,10 @@ CLI_CASES = _cases(
             "no run store",
         ),
     ),
-    ("export-no-output", command(lambda ws: ["export", str(ws.output_dir)], "--csv", "--jsonl")),
+    (
+        "export-no-output",
+        command(lambda ws: ["export", str(ws.output_dir)], "--csv", "--jsonl", "--parquet"),
+    ),
     (
         "export-jsonl-two-runs",
         command(
@@ -613,6 +616,28 @@ CLI_CASES = _cases(
             ],
             "--jsonl",
             "one run directory",
+        ),
+    ),
+    (
+        "export-parquet-two-runs",
+        command(
+            lambda ws: [
+                *("export", str(ws.output_dir), str(ws.output_dir)),
+                *("--parquet", str(ws.root / "frames")),
+            ],
+            "--parquet",
+            "one run directory",
+        ),
+    ),
+    (
+        "export-parquet-onto-a-file",
+        command(
+            lambda ws: [
+                *("export", str(ws.output_dir)),
+                *("--parquet", str(ws.output_dir / "run.sqlite")),
+            ],
+            "{run}/run.sqlite",
+            "names a folder",
         ),
     ),
     ("usage-unknown-command", command(lambda ws: ["evaluate"], "skillmix:", "'evaluate'")),

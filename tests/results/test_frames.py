@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from typer.testing import CliRunner
 
 import skillmix
 from skillmix.cli import app
+from skillmix.config import RunConfig
+from skillmix.results.parquet import FRAMES as FRAME_NAMES
 from tests.helpers.runs import evaluate_two_students
 
 
@@ -50,6 +53,28 @@ def test_jsonl_export_round_trips_every_item(run_dir: Path, tmp_path: Path) -> N
     assert stored.config == exported.config
     lines = pd.read_json(out, lines=True)  # plain pandas reads it too
     assert set(lines["table"]) == {"config", "item", "generation", "grading"}
+
+
+def test_parquet_export_holds_the_frames_of_load_run(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frames"
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--parquet", str(out)])
+    assert result.exit_code == 0, result.output
+    stored = skillmix.load_run(run_dir)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        *sorted(f"{name}.parquet" for name in FRAME_NAMES),
+    ]
+    for name in ("generations", "scores", "points"):
+        read = pd.read_parquet(out / f"{name}.parquet")
+        pd.testing.assert_frame_equal(getattr(stored, name), read, obj=name, check_dtype=False)
+    items = pd.read_parquet(out / "items.parquet")
+    assert [list(s) for s in items["skills"]] == list(stored.items["skills"])
+    gradings = pd.read_parquet(out / "gradings.parquet")
+    assert [None if p is None else json.loads(p) for p in gradings["points"]] == list(
+        stored.gradings["points"]
+    )
+    assert RunConfig.model_validate_json((out / "config.json").read_text()) == stored.config
+    assert f"scores {len(stored.scores)}" in result.stdout
 
 
 def test_compare_command_on_a_run(run_dir: Path) -> None:

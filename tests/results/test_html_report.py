@@ -46,8 +46,41 @@ def test_report_is_self_contained(report: Path) -> None:
     assert html.count("data:image/png;base64,") >= 3  # curves + one heat map per model
     for section in ("leaderboard", "curves", "skills", "agreement", "novelty", "cost", "items"):
         assert f'id="{section}"' in html
-    assert html.count("<details>") == 2 * 24 * 2  # every generation is browsable
+    assert html.count('<details class="item">') == 2 * 24 * 2  # every generation is browsable
+    assert not (report.parent / "report_items").exists()  # few enough for one page
     assert "krippendorff_alpha" in html and "novel_share_at_least" in html
+
+
+def test_many_generations_are_paged_and_all_reachable(report: Path, tmp_path: Path) -> None:
+    run_dir = report.parent / "run"
+    out = tmp_path / "paged.html"
+    paged = ["report", str(run_dir), "--html", str(out), "--per-page", "10"]
+    result = CliRunner().invoke(app, paged)
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert '<details class="item">' not in html  # the report holds the index, not the items
+    pages = sorted((tmp_path / "paged_items").glob("page-*.html"))
+    assert [p.name for p in pages] == [f"page-{n:04d}.html" for n in range(1, 11)]  # 96 / 10
+    for page in pages:
+        assert f'href="paged_items/{page.name}"' in html
+    titles = []
+    for number, page in enumerate(pages, start=1):
+        text = page.read_text()
+        titles += re.findall(r'<details class="item"><summary>(.*?)</summary>', text)
+        assert text.count('<details class="item">') == (10 if number < 10 else 6)
+        assert (f'href="page-{number + 1:04d}.html">next' in text) == (number < 10)
+        assert (f'href="page-{number - 1:04d}.html">previous' in text) == (number > 1)
+        assert 'href="../paged.html"' in text and 'oninput="filterItems' in text
+    assert len(titles) == len(set(titles)) == 2 * 24 * 2  # each generation once
+    assert [t.split(" · ")[0] for t in titles] == sorted(t.split(" · ")[0] for t in titles)
+    # pages of a bigger earlier report do not linger; one page again removes the folder
+    again = ["report", str(run_dir), "--html", str(out), "--per-page", "50"]
+    assert CliRunner().invoke(app, again).exit_code == 0
+    assert len(list((tmp_path / "paged_items").glob("page-*.html"))) == 2
+    once = ["report", str(run_dir), "--html", str(out), "--per-page", "500"]
+    assert CliRunner().invoke(app, once).exit_code == 0
+    assert not (tmp_path / "paged_items").exists()
+    assert out.read_text().count('<details class="item">') == 2 * 24 * 2
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")

@@ -321,7 +321,7 @@ def read_everything(run_dir: Path, out: Path) -> dict[str, Any]:
     compared = invoke(["compare", str(run_dir), "--a", STUDENT, "--b", STUDENT])
     for result in (report, exported, compared):
         assert result.exit_code == 0, result.output
-    write_html_report(run_dir, out / "x.html", max_items=5)
+    write_html_report(run_dir, out / "x.html", per_page=5)
     return {
         "table": report.stdout.split("leaderboard:")[0],
         "csv": (out / "x.csv").read_text(),

@@ -21,6 +21,13 @@ Options: the engine options of `vllm/...` (`tensor_parallel_size`, `dtype`, `max
 `gpu_memory_utilization`, `seed`, `enforce_eager`; same CPU defaults), `extra_args` (further
 server arguments, a list of strings), `startup_timeout_s` (default 300) and `log_file` (the
 server's output; default a temporary file, named in errors).
+
+`gpu_groups: [[0, 1], [2, 3]]` starts one server per group, all at once, and spreads the calls
+over them as replicas (models/replicas.py: fewest in flight, a failing server rested). A group's
+server sees only its GPUs (CUDA_VISIBLE_DEVICES) and is tensor-parallel over them unless the
+parallel sizes are given (their product must then be the group's size); on vLLM's CPU build a
+group names the CPU cores its server's threads are bound to (VLLM_CPU_OMP_THREADS_BIND).
+`max_concurrency` counts per server.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -36,15 +44,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import httpx2
 import openai
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from skillmix.errors import BackendError
+from skillmix.errors import BackendError, SkillmixError
 from skillmix.models.base import (
     BackendSettings,
     ModelBackend,
@@ -55,6 +64,7 @@ from skillmix.models.base import (
 from skillmix.models.folders import check_model_name, folder_identity, model_folder
 from skillmix.models.llamacpp import BUNDLED
 from skillmix.models.openai_api import OpenAIBackend
+from skillmix.models.replicas import ReplicaBackend
 from skillmix.models.vllm_engine import (
     CPU_KV_CACHE_GIB,
     EngineOptions,
@@ -69,6 +79,43 @@ class ServerOptions(EngineOptions):
     extra_args: list[str] = Field(default_factory=list)  # further api_server arguments
     startup_timeout_s: float = Field(default=300.0, gt=0)
     log_file: str | None = None  # the server's output; None: a temporary file
+    gpu_groups: list[list[Annotated[int, Field(ge=0)]]] | None = None  # one server per group
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> ServerOptions:
+        groups = self.gpu_groups
+        if groups is None:
+            return self
+        if not groups or not all(groups):
+            raise ValueError("gpu_groups: give one or more groups, each of one or more devices")
+        devices = [device for group in groups for device in group]
+        if len(set(devices)) != len(devices):
+            raise ValueError("gpu_groups: a device is in two groups (or twice in one)")
+        sizes = (self.tensor_parallel_size, self.pipeline_parallel_size, self.data_parallel_size)
+        if any(sizes):
+            product = math.prod(size or 1 for size in sizes)
+            if any(len(group) != product for group in groups):
+                raise ValueError(
+                    f"gpu_groups: the parallel sizes make {product} devices per server, "
+                    "so every group must have that many"
+                )
+        return self
+
+    def group_kwargs(self, group: list[int] | None, cpu: bool) -> dict[str, Any]:
+        """The engine options of one group's server: tensor-parallel over its GPUs by default."""
+        kwargs = self.engine_kwargs(cpu)
+        parallel = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")
+        if group is not None and not cpu and not any(key in kwargs for key in parallel):
+            kwargs["tensor_parallel_size"] = len(group)
+        return kwargs
+
+
+def group_environment(group: list[int] | None, cpu: bool) -> dict[str, str]:
+    """What a group's server is told of its devices (nothing without groups)."""
+    if group is None:
+        return {}
+    devices = ",".join(map(str, group))
+    return {"VLLM_CPU_OMP_THREADS_BIND": devices} if cpu else {"CUDA_VISIBLE_DEVICES": devices}
 
 
 def free_port() -> int:
@@ -195,16 +242,25 @@ class VLLMServerBackend(ModelBackend):
         log_file = self.options.log_file
         self.log_file = Path(log_file) if log_file is not None else None
         self.attached = settings.base_url is not None
+        if self.attached and self.options.gpu_groups is not None:
+            raise SkillmixError(
+                "gpu_groups starts servers; base_url attaches to one: give one of them",
+                field="gpu_groups",
+            )
         if not self.attached:  # we start the server: vLLM must be here, the model a folder
             require_vllm(self.prefix)
             check_model_name(self.prefix, name)
         self.served_name = name if self.attached or name in BUNDLED else Path(name).name
-        self.server: ServerProcess | None = None
-        self._delegate: OpenAIBackend | None = None
-        self._advisor: OpenAIBackend | None = None  # the last delegate, kept to classify errors
+        self.servers: list[ServerProcess] = []
+        self._delegate: ModelBackend | None = None
+        self._advisor: ModelBackend | None = None  # the last delegate, kept to classify errors
         self._start_error: ServerStartError | None = None  # a failed start is not retried
         self._start_lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def concurrency(self) -> int:
+        return super().concurrency * len(self.options.gpu_groups or [None])
 
     @cached_property
     def folder(self) -> Path:
@@ -218,7 +274,9 @@ class VLLMServerBackend(ModelBackend):
 
     # -- the server ------------------------------------------------------------------------
 
-    def _command(self, folder: Path, port: int, cpu: bool) -> list[str]:
+    def _command(
+        self, folder: Path, port: int, cpu: bool, group: list[int] | None = None
+    ) -> list[str]:
         arguments = [
             "--model",
             str(folder),
@@ -228,41 +286,63 @@ class VLLMServerBackend(ModelBackend):
             "127.0.0.1",
             "--port",
             str(port),
-            *server_arguments(self.options.engine_kwargs(cpu)),
+            *server_arguments(self.options.group_kwargs(group, cpu)),
             *self.options.extra_args,
         ]
         return python_module_command(SERVER_MODULE, arguments)
 
-    def _launch(self) -> ServerProcess:
-        """Start the server process (blocking parts: conversion, platform check)."""
+    def _launch(self, group: list[int] | None = None, number: int = 0) -> ServerProcess:
+        """Start a server process, for a device group where given (blocking parts:
+        conversion, platform check)."""
         folder = self.folder
         cpu = on_cpu_build()
-        env = dict(os.environ)
+        env = {**os.environ, **group_environment(group, cpu)}
         env.setdefault("HF_HUB_OFFLINE", "1")
         if cpu:
             env.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
         port = free_port()
         if self.log_file is not None:
             log_path = self.log_file
+            if number:
+                log_path = log_path.with_name(f"{log_path.stem}-{number}{log_path.suffix}")
             log_path.parent.mkdir(parents=True, exist_ok=True)
         else:
             handle, name = tempfile.mkstemp(prefix="skillmix-vllm-server-", suffix=".log")
             os.close(handle)
             log_path = Path(name)
-        command = self._command(folder, port, cpu)
+        command = self._command(folder, port, cpu, group)
         return ServerProcess(command, env, log_path, port, temporary=self.log_file is None)
 
-    def _delegate_for(self, base_url: str) -> OpenAIBackend:
+    def _delegate_for(self, base_urls: list[str]) -> ModelBackend:
+        """The OpenAI backend of the server, or the replicas of the servers."""
         settings = BackendSettings(
             options={"json_mode": "json_schema"},
-            base_url=base_url,
+            base_url=base_urls[0],
             api_key_env=self.settings.api_key_env,
             timeout_s=self.settings.timeout_s,
-            max_concurrency=self.concurrency,
+            max_concurrency=super().concurrency,
         )
-        return OpenAIBackend(self.served_name, settings)
+        if len(base_urls) == 1:
+            return OpenAIBackend(self.served_name, settings)
+        replicas = replace(settings, base_url=None, replicas=tuple(base_urls))
+        return ReplicaBackend(OpenAIBackend, self.served_name, replicas)
 
-    async def _ensure_started(self) -> OpenAIBackend:
+    async def _start_servers(self) -> list[str]:
+        """Every server started and ready, or none left running."""
+        given = self.options.gpu_groups
+        groups: list[list[int] | None] = [None] if given is None else list(given)
+        try:
+            for number, group in enumerate(groups):
+                self.servers.append(self._launch(group, number))
+            timeout = self.options.startup_timeout_s
+            await asyncio.gather(*(server.wait_ready(timeout) for server in self.servers))
+        except BaseException:
+            servers, self.servers = self.servers, []
+            await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))
+            raise
+        return [server.base_url for server in self.servers]
+
+    async def _ensure_started(self) -> ModelBackend:
         if self._delegate is not None:
             return self._delegate
         if self._start_error is not None:
@@ -277,23 +357,18 @@ class VLLMServerBackend(ModelBackend):
                 raise self._start_error
             if self.attached:
                 assert self.settings.base_url is not None
-                self._delegate = self._advisor = self._delegate_for(self.settings.base_url)
+                self._delegate = self._advisor = self._delegate_for([self.settings.base_url])
                 return self._delegate
             try:
                 # The slow parts first, off the loop (converting the bundled model once);
                 # then Popen on the loop's thread, which outlives the run (PR_SET_PDEATHSIG
                 # fires when the thread that started the child ends).
                 await asyncio.to_thread(lambda: (self.folder, on_cpu_build()))
-                self.server = self._launch()
-                await self.server.wait_ready(self.options.startup_timeout_s)
-            except BaseException as exc:
-                if self.server is not None:
-                    await asyncio.to_thread(self.server.stop)
-                    self.server = None
-                if isinstance(exc, ServerStartError):
-                    self._start_error = exc
+                base_urls = await self._start_servers()
+            except ServerStartError as exc:
+                self._start_error = exc
                 raise
-            self._delegate = self._advisor = self._delegate_for(self.server.base_url)
+            self._delegate = self._advisor = self._delegate_for(base_urls)
             return self._delegate
 
     # -- the ModelBackend interface ----------------------------------------------------------
@@ -312,11 +387,10 @@ class VLLMServerBackend(ModelBackend):
 
     async def aclose(self) -> None:
         delegate, self._delegate = self._delegate, None
-        server, self.server = self.server, None
+        servers, self.servers = self.servers, []
         self._start_error = None
         try:
             if delegate is not None:
                 await delegate.aclose()
         finally:
-            if server is not None:
-                await asyncio.to_thread(server.stop)
+            await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))

@@ -269,8 +269,8 @@ def test_server_backend_runs_an_eval_and_stops_its_server(
     launched: list[ServerProcess] = []
     launch = VLLMServerBackend._launch
 
-    def spy(self: VLLMServerBackend) -> ServerProcess:
-        server = launch(self)
+    def spy(self: VLLMServerBackend, group: list[int] | None = None, number: int = 0) -> Any:
+        server = launch(self, group, number)
         launched.append(server)
         return server
 
@@ -293,3 +293,37 @@ def test_server_backend_runs_an_eval_and_stops_its_server(
     server = launched[0]
     assert server.process.poll() is not None  # the server has exited (and was reaped)
     assert wait_until_gone(server.pid) == []  # so have its engine processes (its group)
+
+
+def test_gpu_groups_start_one_server_each_and_share_the_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU build a group names the cores its server's threads are bound to: two groups
+    of one core, two servers, the run's calls spread over both as replicas."""
+    launched: list[tuple[ServerProcess, dict[str, str]]] = []
+    launch = VLLMServerBackend._launch
+
+    def spy(self: VLLMServerBackend, group: list[int] | None = None, number: int = 0) -> Any:
+        server = launch(self, group, number)
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        told = dict(e.decode().split("=", 1) for e in environ if e.startswith(b"VLLM_CPU_OMP"))
+        launched.append((server, told))
+        return server
+
+    monkeypatch.setattr(VLLMServerBackend, "_launch", spy)
+    model = "vllm-server/smollm2"
+    config = run_config(tmp_path, "groups", model=model, ks=[1], gpu_groups=[[0], [1]])
+    evaluate(config)
+    run_dir = tmp_path / "groups"
+    assert [told for _, told in launched] == [
+        {"VLLM_CPU_OMP_THREADS_BIND": "0"},
+        {"VLLM_CPU_OMP_THREADS_BIND": "1"},
+    ]
+    statuses = [s for (s,) in stored(run_dir, "SELECT status FROM generations")]
+    assert statuses == ["ok", "ok"]
+    served = dict(stored(run_dir, "SELECT base_url, COUNT(*) FROM responses GROUP BY base_url"))
+    assert set(served) == {server.base_url for server, _ in launched}  # both servers answered
+    assert sum(served.values()) == count_responses(run_dir)
+    for server, _ in launched:
+        assert server.process.poll() is not None
+        assert wait_until_gone(server.pid) == []

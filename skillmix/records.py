@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 
 class GenerationStatus(StrEnum):
@@ -132,6 +132,12 @@ class GradingRecord(Spend):
     reply: str | None = None
     response_key: str | None = None
     attempts: int = 1
+
+
+# lists of records, validated or dumped at once by pydantic's core (the store, the frames)
+GENERATIONS = TypeAdapter(list[GenerationRecord])
+GRADINGS = TypeAdapter(list[GradingRecord])
+ITEMS = TypeAdapter(list[Item])
 
 
 # ConceptMix: k+1 visual concepts in one text-to-image prompt, one yes/no question per concept.

@@ -71,6 +71,7 @@ def report_command(
 
     RUN_DIR/leaderboard.csv is a copy of the table: where it cannot be written (a read-only
     run directory, a full disk) the command says so in one warning line and still succeeds."""
+    from skillmix.config import stored_graders
     from skillmix.outputs import check_output_file
     from skillmix.results.build import build_results, read_run, results_per_grader
     from skillmix.results.cross_grader import cross_grader_agreement
@@ -92,7 +93,9 @@ def report_command(
             )
         store = RunStore.open_for_reading(run_dir)
         try:
-            data = read_run(store)
+            # answers only for the length check across graders (a regraded run)
+            regraded = bool(stored_graders(store.get_meta("graders"), store.path))
+            data = read_run(store, texts=regraded)
         finally:
             store.close()
         by_grader = results_per_grader(data)
@@ -170,7 +173,7 @@ def compare_command(
             raise SkillmixError(
                 f"unknown metric {metric!r} (known: {', '.join(METRICS)})", field="--metric"
             )
-        frames = load_run(run_dir, grader)
+        frames = load_run(run_dir, grader, texts=False)
         try:
             table = compare(frames, a, b, metric=metric, seed=seed)
         except ValueError as exc:

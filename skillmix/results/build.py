@@ -65,8 +65,9 @@ def refuse_conceptmix(store: RunStore) -> None:
         )
 
 
-def read_run(store: RunStore) -> RunData:
-    """A run's configuration and records, through the store's read API."""
+def read_run(store: RunStore, *, texts: bool = True) -> RunData:
+    """A run's configuration and records, through the store's read API; `texts=False` leaves
+    out answers, replies and reasons (see RunStore.generations)."""
     refuse_conceptmix(store)
     stored = store.get_meta("config")
     if stored is None:
@@ -74,8 +75,8 @@ def read_run(store: RunStore) -> RunData:
     return RunData(
         config=stored_config(stored, store.path),
         items=store.items(),
-        generations=store.generations(),
-        gradings=store.gradings(),
+        generations=store.generations(texts=texts),
+        gradings=store.gradings(texts=texts),
         run_id=store.get_meta("run_id") or "",
         catalog_hash=store.get_meta("catalog_hash") or "",
         prompt_hash=store.get_meta("prompt_hash") or "",
@@ -123,9 +124,9 @@ def build_results(data: RunData) -> RunResults:
     )
 
 
-def load_results(store: RunStore, grader: str | None = None) -> RunResults:
+def load_results(store: RunStore, grader: str | None = None, *, texts: bool = True) -> RunResults:
     """The results by the run's own grader, or by the grader labelled `grader`."""
-    return graded_results(read_run(store), grader)
+    return graded_results(read_run(store, texts=texts), grader)
 
 
 def graded_results(data: RunData, grader: str | None = None) -> RunResults:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import TypeAdapter
 
 from skillmix.config import RunConfig
-from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.records import GENERATIONS, GRADINGS, GenerationRecord, GradingRecord, Item
 from skillmix.results.build import RunData, RunResults, build_results, graded_results, load_results
-from skillmix.results.metrics import METRICS, headline_value
 from skillmix.run.store import RunStore
 
 ITEM_FIELDS = ["item_id", "k", "index", "skills", "topic", "has_common_skill"]
@@ -34,8 +34,9 @@ class RunFrames:
     points: pd.DataFrame  # one row per (student, item, generation, criterion): majority point
 
 
-def _records(models: list[Any], fields: list[str]) -> pd.DataFrame:
-    return pd.DataFrame([m.model_dump(mode="json") for m in models], columns=fields)
+def _records(adapter: TypeAdapter[Any], models: list[Any], fields: list[str]) -> pd.DataFrame:
+    """Records as a frame: dumped as one list (pydantic's core, not a call per record)."""
+    return pd.DataFrame(adapter.dump_python(models, mode="json"), columns=fields)
 
 
 def _items_frame(items: list[Item]) -> pd.DataFrame:
@@ -58,8 +59,7 @@ def _score_and_point_rows(
             "status": str(outcome.status),
             "counted": not (results.drop_common and item.has_common_skill),
         }
-        for name, metric in METRICS.items():
-            row[name] = headline_value(outcome, metric)
+        row.update(outcome.headline)
         score_rows.append(row)
         for gen, points in outcome.by_generation.items():
             for criterion, point in points.items():
@@ -74,8 +74,8 @@ def frames_of(results: RunResults) -> RunFrames:
     return RunFrames(
         config=results.config,
         items=_items_frame(results.items),
-        generations=_records(results.generations, GENERATION_FIELDS),
-        gradings=_records(results.gradings, GRADING_FIELDS),
+        generations=_records(GENERATIONS, results.generations, GENERATION_FIELDS),
+        gradings=_records(GRADINGS, results.gradings, GRADING_FIELDS),
         scores=pd.DataFrame(score_rows),
         points=pd.DataFrame(point_rows, columns=POINT_FIELDS),
     )
@@ -88,13 +88,17 @@ def build_frames(
     return frames_of(build_results(RunData(config, items, gens, grads)))
 
 
-def frames_from_store(store: RunStore, grader: str | None = None) -> RunFrames:
-    return frames_of(load_results(store, grader))
+def frames_from_store(
+    store: RunStore, grader: str | None = None, *, texts: bool = True
+) -> RunFrames:
+    return frames_of(load_results(store, grader, texts=texts))
 
 
-def load_run(path: Path | str, grader: str | None = None) -> RunFrames:
+def load_run(path: Path | str, grader: str | None = None, *, texts: bool = True) -> RunFrames:
     """A run directory, or a JSONL file written by `skillmix export --jsonl`, as DataFrames:
-    the results by the run's own grader, or by the grader labelled `grader`."""
+    the results by the run's own grader, or by the grader labelled `grader`. `texts=False`
+    leaves the answers, replies and reasons out of a run directory's frames (their columns
+    stay, empty): a big run loads faster, in less memory."""
     from skillmix.results.jsonl import read_jsonl
 
     path = Path(path)
@@ -102,6 +106,6 @@ def load_run(path: Path | str, grader: str | None = None) -> RunFrames:
         return frames_of(graded_results(read_jsonl(path), grader))
     store = RunStore.open_for_reading(path)
     try:
-        return frames_from_store(store, grader)
+        return frames_from_store(store, grader, texts=texts)
     finally:
         store.close()

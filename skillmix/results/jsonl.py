@@ -8,7 +8,7 @@ from typing import Any
 
 from skillmix.config import ExtraGrader, RunConfig, stored_graders
 from skillmix.outputs import write_jsonl
-from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.records import GENERATIONS, GRADINGS, Item
 from skillmix.results.build import RunData, refuse_conceptmix
 from skillmix.run.store import RunStore
 
@@ -26,8 +26,11 @@ def export_jsonl(store: RunStore, out: Path) -> int:
     graders = stored_graders(store.get_meta("graders"), store.path)
     lines += [{"table": "grader", **g.model_dump(mode="json")} for g in graders]
     lines += [{"table": "item", **item.model_dump(mode="json")} for item in store.items()]
-    lines += [{"table": "generation", **g.model_dump(mode="json")} for g in store.generations()]
-    lines += [{"table": "grading", **g.model_dump(mode="json")} for g in store.gradings()]
+    for table, records in (
+        ("generation", GENERATIONS.dump_python(store.generations(), mode="json")),
+        ("grading", GRADINGS.dump_python(store.gradings(), mode="json")),
+    ):
+        lines += [{"table": table, **record} for record in records]
     write_jsonl(out, lines)
     return len(lines)
 
@@ -47,7 +50,7 @@ def read_jsonl(path: Path) -> RunData:
     return RunData(
         RunConfig.model_validate(tables["config"][0]),
         [Item.model_validate(r) for r in tables["item"]],
-        [GenerationRecord.model_validate(r) for r in tables["generation"]],
-        [GradingRecord.model_validate(r) for r in tables["grading"]],
+        GENERATIONS.validate_python(tables["generation"]),
+        GRADINGS.validate_python(tables["grading"]),
         graders=tuple(ExtraGrader.model_validate(g) for g in tables["grader"]),
     )

@@ -68,7 +68,7 @@ def export_csv(run_dirs: list[Path], out: Path) -> pd.DataFrame:
     for run_dir in run_dirs:
         store = RunStore.open_for_reading(run_dir)
         try:
-            frames.append(leaderboard_frame(results_per_grader(read_run(store))))
+            frames.append(leaderboard_frame(results_per_grader(read_run(store, texts=False))))
         finally:
             store.close()
     return write_csv(pd.concat(frames, ignore_index=True), out)

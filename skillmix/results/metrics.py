@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -21,24 +22,25 @@ from skillmix.records import (
 )
 
 
-def _parts(points: Points) -> tuple[list[int], int]:
+def metric_values(points: Points) -> tuple[float, float, float]:
+    """full_marks, all_skills and skill_fraction of one generation's points, in one pass."""
     skills = [v for key, v in points.items() if key.startswith("skill:")]
     others = points["topic"] + points["sense"] + points["sentences"]
-    return skills, others
+    full = float(all(v == 1 for v in points.values()))
+    fraction = sum(skills) / len(skills) if others == 3 else 0.0
+    return full, float(all(skills) and others >= 2), fraction
 
 
 def full_marks(points: Points) -> float:
-    return float(all(v == 1 for v in points.values()))
+    return metric_values(points)[0]
 
 
 def all_skills(points: Points) -> float:
-    skills, others = _parts(points)
-    return float(all(skills) and others >= 2)
+    return metric_values(points)[1]
 
 
 def skill_fraction(points: Points) -> float:
-    skills, others = _parts(points)
-    return sum(skills) / len(skills) if others == 3 else 0.0
+    return metric_values(points)[2]
 
 
 METRICS: dict[str, Callable[[Points], float]] = {
@@ -63,6 +65,18 @@ class Outcome:
     def by_generation(self) -> dict[int, Points]:
         return dict(zip(self.gens, self.points, strict=True))
 
+    @cached_property
+    def headline(self) -> dict[str, float | None]:
+        """Each metric's value in the headline figures (the table and the frames use it,
+        computed once): the best generation's, 0 when the answers could not be scored (so a
+        student gains nothing by making gradings unreadable), None when there is no answer to
+        count (a failed call, or not run yet)."""
+        if self.status != OutcomeStatus.SCORED:
+            value = 0.0 if self.status == OutcomeStatus.UNSCORED else None
+            return dict.fromkeys(METRICS, value)
+        best = [max(column) for column in zip(*map(metric_values, self.points), strict=True)]
+        return dict(zip(METRICS, best, strict=True))
+
 
 @dataclass(frozen=True)
 class MetricRow:
@@ -86,7 +100,7 @@ def generation_outcome(gen: GenerationRecord | None, gradings: list[GradingRecor
         g.points for g in gradings if g.status == GradingStatus.SCORED and g.points is not None
     ]
     if scored:
-        return Outcome(OutcomeStatus.SCORED, (majority(scored),))
+        return Outcome(OutcomeStatus.SCORED, (scored[0] if len(scored) == 1 else majority(scored),))
     if not gradings:
         return Outcome(OutcomeStatus.PENDING)
     unscored = any(g.status == GradingStatus.UNSCORED for g in gradings)
@@ -103,15 +117,6 @@ def item_outcome(generations: list[Outcome]) -> Outcome:
         if any(g.status == status for g in generations):
             return Outcome(status)
     return Outcome(OutcomeStatus.FAILED)
-
-
-def headline_value(outcome: Outcome, metric: Callable[[Points], float]) -> float | None:
-    """An item's value in the headline figures: its best generation's, 0 when its answers
-    could not be scored (so a student gains nothing by making gradings unreadable), None when
-    it has no answer to count (a failed call, or not run yet)."""
-    if outcome.status == OutcomeStatus.SCORED:
-        return max(metric(points) for points in outcome.points)
-    return 0.0 if outcome.status == OutcomeStatus.UNSCORED else None
 
 
 def stderr(values: list[float]) -> float:
@@ -149,14 +154,17 @@ def aggregate(
     *,
     drop_common: bool,
 ) -> list[MetricRow]:
+    by_k: dict[int, list[Item]] = defaultdict(list)
+    for item in items:
+        if not (drop_common and item.has_common_skill):
+            by_k[item.k].append(item)
     rows = []
     for student in students:
         for k in sorted({i.k for i in items}):
-            scoped = [i for i in items if i.k == k and not (drop_common and i.has_common_skill)]
-            found = [outcomes[(student, i.item_id)] for i in scoped]
+            found = [outcomes[(student, i.item_id)] for i in by_k[k]]
             counts = {s.value: sum(o.status == s for o in found) for s in UNSCORED_KINDS}
-            for name, metric in METRICS.items():
-                values = [v for o in found if (v := headline_value(o, metric)) is not None]
+            for name in METRICS:
+                values = [v for o in found if (v := o.headline[name]) is not None]
                 mean = float(np.mean(values)) if values else math.nan
                 rows.append(
                     MetricRow(student, k, name, mean, stderr(values), len(values), **counts)

@@ -18,14 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from pydantic import BaseModel
+
 from skillmix.errors import SkillmixError
 from skillmix.models import ModelOutput
-from skillmix.records import GenerationRecord, GradingRecord, Item, Usage
+from skillmix.records import (
+    GENERATIONS,
+    GRADINGS,
+    ITEMS,
+    GenerationRecord,
+    GradingRecord,
+    Item,
+    Usage,
+)
 from skillmix.run.lock import RunLock
 from skillmix.run.store_reading import (
     SCHEMA_VERSION,
     check_schema_version,
     checked_connection,
+    read_records,
     store_error,
     stored_schema_version,
 )
@@ -237,18 +248,11 @@ class RunStore:
 
     @_store_errors
     def items(self) -> list[Item]:
-        rows = self.db.execute("SELECT * FROM items ORDER BY k, idx").fetchall()
-        return [
-            Item(
-                item_id=r["item_id"],
-                k=r["k"],
-                index=r["idx"],
-                skills=tuple(json.loads(r["skills"])),
-                topic=r["topic"],
-                has_common_skill=bool(r["has_common"]),
-            )
-            for r in rows
-        ]
+        sql = (
+            "SELECT item_id, k, idx AS 'index', skills, topic, has_common AS has_common_skill "
+            "FROM items ORDER BY k, idx"
+        )
+        return read_records(self.db, sql, ITEMS, ("skills",))
 
     # responses
     @_store_errors
@@ -366,21 +370,25 @@ class RunStore:
         )
 
     @_store_errors
-    def generations(self) -> list[GenerationRecord]:
-        rows = self.db.execute(
-            "SELECT * FROM generations ORDER BY student, item_id, gen"
-        ).fetchall()
-        return [GenerationRecord(**dict(r)) for r in rows]
+    def generations(self, *, texts: bool = True) -> list[GenerationRecord]:
+        """Every generation; `texts=False` leaves out answers, reasons and response keys (what
+        the tables and metrics do without: a big run reads faster, in less memory)."""
+        columns = _columns(GenerationRecord, texts, ("answer", "reason", "turn1_key", "turn2_key"))
+        sql = f"SELECT {columns} FROM generations ORDER BY student, item_id, gen"
+        return read_records(self.db, sql, GENERATIONS)
 
     @_store_errors
-    def gradings(self) -> list[GradingRecord]:
-        rows = self.db.execute(
-            "SELECT * FROM gradings ORDER BY student, item_id, gen, grader, grading"
+    def gradings(self, *, texts: bool = True) -> list[GradingRecord]:
+        """Every grading; `texts=False` leaves out replies, reasons, the grader's own points
+        and response keys."""
+        columns = _columns(
+            GradingRecord, texts, ("grader_points", "reason", "reply", "response_key")
         )
-        records = []
-        for row in rows.fetchall():
-            data = dict(row)
-            for field in ("points", "grader_points"):
-                data[field] = None if data[field] is None else json.loads(data[field])
-            records.append(GradingRecord(**data))
-        return records
+        sql = f"SELECT {columns} FROM gradings ORDER BY student, item_id, gen, grader, grading"
+        return read_records(self.db, sql, GRADINGS, ("points", "grader_points"))
+
+
+def _columns(record: type[BaseModel], texts: bool, text_fields: tuple[str, ...]) -> str:
+    """A record's columns, its text fields read as NULL unless `texts`."""
+    fields = list(record.model_fields)
+    return ", ".join(f"NULL AS {f}" if f in text_fields and not texts else f for f in fields)

@@ -3,13 +3,20 @@ it: its schema version, its tables, its pages; SQLite errors of the file or disk
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import TypeAdapter
 
 from skillmix.errors import SkillmixError
 
+R = TypeVar("R")
+CHECKED: dict[tuple[int, ...], str | None] = {}  # file_state -> schema version, this process
+RECORDS_PER_CHUNK = 10_000
 SCHEMA_VERSION = "1"
 TABLES = frozenset({"meta", "items", "calls", "responses", "generations", "gradings"})
 DAMAGED = "damaged run store ({}; left untouched: restore it or use a new output_dir)"
@@ -98,11 +105,18 @@ def check_schema_version(path: Path, version: str | None) -> None:
 
 
 def checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
-    """A reading connection to a store that check_store passed, and its schema version."""
+    """A reading connection to a store that check_store passed, and its schema version. A
+    store checked before in this process and not changed since (its file and WAL the same
+    size and age) is not checked again: quick_check reads every page of a big store."""
     db = None
     try:
+        state = file_state(path)
         db = reading_connection(path)
-        return db, check_store(db, path)
+        if state in CHECKED:
+            return db, CHECKED[state]
+        version = check_store(db, path)
+        CHECKED[state] = version
+        return db, version
     except BaseException as exc:
         if db is not None:
             db.close()
@@ -110,3 +124,33 @@ def checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
             raise
         plain = SkillmixError(f"not a skillmix run store ({exc})", file=path)
         raise store_error(path, exc) or plain from None
+
+
+def file_state(path: Path) -> tuple[int, ...]:
+    """What changes when a store is written: its file's and WAL's identity, size and age."""
+    wal = path.with_name(f"{path.name}-wal")
+    stats = [path.stat(), *([wal.stat()] if wal.exists() else [])]
+    return tuple(n for st in stats for n in (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+
+
+def read_records(
+    db: sqlite3.Connection,
+    sql: str,
+    adapter: TypeAdapter[list[R]],
+    json_columns: tuple[str, ...] = (),
+) -> list[R]:
+    """The rows of a query as records, validated a chunk at a time (pydantic's core takes a
+    list at once; each chunk's rows are dropped once read)."""
+    cursor = db.cursor()
+    cursor.row_factory = None  # plain tuples
+    cursor.execute(sql)
+    names = [column[0] for column in cursor.description]
+    records: list[R] = []
+    while rows := cursor.fetchmany(RECORDS_PER_CHUNK):
+        chunk = [dict(zip(names, row, strict=True)) for row in rows]
+        for data in chunk:
+            for name in json_columns:
+                if data[name] is not None:
+                    data[name] = json.loads(data[name])
+        records += adapter.validate_python(chunk)
+    return records

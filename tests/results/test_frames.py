@@ -77,6 +77,21 @@ def test_parquet_export_holds_the_frames_of_load_run(run_dir: Path, tmp_path: Pa
     assert f"scores {len(stored.scores)}" in result.stdout
 
 
+def test_frames_without_texts_hold_the_same_results(run_dir: Path) -> None:
+    full, lean = skillmix.load_run(run_dir), skillmix.load_run(run_dir, texts=False)
+    for name in ("items", "scores", "points"):
+        pd.testing.assert_frame_equal(getattr(full, name), getattr(lean, name), obj=name)
+    texts = {"generations": ["answer", "turn2_key"], "gradings": ["reply", "grader_points"]}
+    for name, columns in texts.items():
+        full_frame, lean_frame = getattr(full, name), getattr(lean, name)
+        assert list(full_frame.columns) == list(lean_frame.columns)
+        assert full_frame[columns].notna().any().all()  # the run has them ...
+        assert lean_frame[columns].isna().all().all()  # ... and they were left out
+        left_out = {"reason", "turn1_key", "turn2_key", "response_key", *columns}
+        kept = [c for c in full_frame.columns if c not in left_out]
+        pd.testing.assert_frame_equal(full_frame[kept], lean_frame[kept], obj=name)
+
+
 def test_compare_command_on_a_run(run_dir: Path) -> None:
     result = CliRunner().invoke(app, ["compare", str(run_dir), "--a", "a", "--b", "b"])
     assert result.exit_code == 0, result.output

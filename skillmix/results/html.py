@@ -228,7 +228,7 @@ def write_html_report(run_dir: Path, out: Path, *, per_page: int = 200) -> Path:
             agreement=_agreement(frames) + _other_graders(data, every),
             novelty=_novelty(frames, sizes, stored_sizes is None),
             cost=_cost(results),
-            items=items_html(store, results, out, config.name, per_page),
+            items=items_html(store, data, results, out, per_page),
         )
     finally:
         store.close()

@@ -18,8 +18,8 @@ from pathlib import Path
 from string import Template
 
 from skillmix.outputs import write_text
-from skillmix.records import GenerationRecord, GradingRecord
-from skillmix.results.build import RunResults
+from skillmix.records import GenerationRecord, GradingRecord, Item
+from skillmix.results.build import RunData, RunResults
 from skillmix.run.store import RunStore, StoredResponse
 
 FILTER = (
@@ -50,9 +50,9 @@ class Page:
 class ItemSections:
     """Renders generations with their prompts, replies and gradings, read from the store."""
 
-    def __init__(self, store: RunStore, results: RunResults):
+    def __init__(self, store: RunStore, results: RunResults, items: list[Item]):
         self.store = store
-        self.items = {item.item_id: item for item in store.items()}
+        self.items = {item.item_id: item for item in items}
         self.gradings: dict[tuple[str, str, int], list[GradingRecord]] = {}
         for grading in results.gradings:
             key = (grading.student, grading.item_id, grading.gen)
@@ -106,9 +106,12 @@ def _messages_html(response: StoredResponse | None) -> str:
     )
 
 
-def items_html(store: RunStore, results: RunResults, out: Path, title: str, per_page: int) -> str:
+def items_html(
+    store: RunStore, data: RunData, results: RunResults, out: Path, per_page: int
+) -> str:
     """The report's items section; the pages, when the run needs them, beside `out`."""
-    sections = ItemSections(store, results)
+    sections = ItemSections(store, results, data.items)
+    title = data.config.name
     generations = sections.ordered(results.generations)
     folder = out.with_name(f"{out.stem}_items")
     if len(generations) <= per_page:

@@ -186,6 +186,7 @@ class Regrader(Runner):
             await asyncio.gather(*(self.regrade(record, item) for record, item in answers))
         finally:
             await self.plan.grader_backend.aclose()
+            self.store.flush()  # the gradings written since the last response
         return self.stats
 
     async def regrade(self, record: GenerationRecord, item: Item) -> None:

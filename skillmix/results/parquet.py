@@ -12,7 +12,6 @@ import pandas as pd
 
 from skillmix.errors import SkillmixError
 from skillmix.outputs import write_file, write_text
-from skillmix.results.build import refuse_conceptmix
 from skillmix.results.frames import frames_from_store
 from skillmix.run.store import RunStore
 
@@ -26,8 +25,7 @@ def export_parquet(store: RunStore, folder: Path) -> dict[str, int]:
         raise SkillmixError("needs pyarrow: pip install 'skillmix[parquet]'", field="--parquet")
     if folder.exists() and not folder.is_dir():
         raise SkillmixError("is a file: --parquet names a folder to write", file=folder)
-    refuse_conceptmix(store)
-    frames = frames_from_store(store)
+    frames = frames_from_store(store)  # a ConceptMix store is refused in one line
     rows = {}
     for name in FRAMES:
         frame: pd.DataFrame = getattr(frames, name)

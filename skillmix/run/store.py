@@ -157,8 +157,7 @@ class RunStore:
         return store
 
     def close(self) -> None:
-        if self.db.in_transaction:
-            self.flush()
+        self.flush()
         self.db.close()
         if self.lock is not None:
             self.lock.release()

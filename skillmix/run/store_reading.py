@@ -127,10 +127,12 @@ def checked_connection(path: Path) -> tuple[sqlite3.Connection, str | None]:
 
 
 def file_state(path: Path) -> tuple[int, ...]:
-    """What changes when a store is written: its file's and WAL's identity, size and age."""
+    """What changes when a store is written: its file's and WAL's identity, size and times
+    (ctime too, which a copy that keeps the mtime cannot set)."""
     wal = path.with_name(f"{path.name}-wal")
     stats = [path.stat(), *([wal.stat()] if wal.exists() else [])]
-    return tuple(n for st in stats for n in (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    fields = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+    return tuple(getattr(st, name) for st in stats for name in fields)
 
 
 def read_records(

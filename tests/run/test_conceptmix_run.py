@@ -258,6 +258,17 @@ def test_exporting_both_suites_at_once_is_refused(straight: Path, tmp_path: Path
     assert not out.exists()
 
 
+def test_parquet_export_of_a_conceptmix_run_is_refused_in_one_line(
+    straight: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "frames"
+    result = CliRunner().invoke(app, ["export", str(straight), "--parquet", str(out)])
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {straight}/run.sqlite: holds a ConceptMix run")
+    assert not out.exists()
+
+
 def test_load_conceptmix_gives_the_report_s_figures(straight: Path) -> None:
     import skillmix
 

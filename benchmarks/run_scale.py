@@ -8,8 +8,9 @@
    its own process, answering at once). Printed: calls, wall and CPU time, CPU per call, the
    child's peak RSS, the store's size.
 2. Read: each reader in a fresh child process, on the store as built: `skillmix report`,
-   `export --csv`, `--jsonl` and `--parquet`, `skillmix.load_run`, `compare` of the two
-   students, and `report --html` (with its pages). Each figure is perf_counter around the one
+   `export --csv`, `--jsonl` and `--parquet`, `skillmix.load_run` (its frames are built
+   when first read: its scores, what the analyses read, then every frame, texts and all),
+   `compare` of the two students, and `report --html` (with its pages). Each figure is perf_counter around the one
    call, after `import skillmix` and its CLI, the store file read once before the first (a
    cold disk is not the reader's cost); peak RSS is the child's ru_maxrss. For the HTML
    report: the page's size, and the number and the largest size of its item pages.
@@ -62,9 +63,9 @@ import skillmix
 from skillmix.cli import app
 args = json.loads({args!r})
 started = time.perf_counter()
-if args == ["load_run"]:
+if args[0] == "load_run":
     frames = skillmix.load_run({run_dir!r})
-    shapes = {{name: getattr(frames, name).shape for name in ("scores", "points", "gradings")}}
+    shapes = {{name: getattr(frames, name).shape for name in args[1:]}}
 else:
     app(args, standalone_mode=False)
     shapes = {{}}
@@ -129,7 +130,8 @@ def readers(run_dir: Path, out: Path) -> dict[str, list[str]]:
         "export --csv": ["export", run, "--csv", str(out / "x.csv")],
         "export --jsonl": ["export", run, "--jsonl", str(out / "x.jsonl")],
         "export --parquet": ["export", run, "--parquet", str(out / "parquet")],
-        "load_run": ["load_run"],
+        "load_run, scores": ["load_run", "scores"],
+        "load_run, all": ["load_run", "items", "generations", "gradings", "scores", "points"],
         "compare": ["compare", run, "--a", a, "--b", b],
         "report --html": ["report", run, "--html", str(out / "report.html")],
     }
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=Path("/tmp/skillmix-run-scale"))
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--tree", type=Path, default=ROOT, help="the skillmix that reads")
+    parser.add_argument("--only", nargs="*", help="these readers only (names as printed)")
     args = parser.parse_args()
     run_dir, out = args.store / "run", args.store / "out"
     built = args.store / "built.txt"
@@ -168,6 +171,8 @@ def main() -> None:
     print(f"skillmix read from {args.tree}")
     print(f"{'reader':<18} {'seconds':>8} {'peak MB':>8}")
     for name, command in readers(run_dir, out).items():
+        if args.only and name not in args.only:
+            continue
         code = READ.format(tree=str(args.tree), args=json.dumps(command), run_dir=str(run_dir))
         try:
             found = child(code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,23 @@ def write_text(out: Path, text: str) -> None:
     write_file(out, lambda path: path.write_text(text, encoding="utf-8"))
 
 
-def write_jsonl(out: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    """One JSON object per line into `out`, atomically (see `write_file`)."""
+def write_jsonl(out: Path, records: Iterable[Mapping[str, Any]]) -> int:
+    """One JSON object per line into `out`, atomically (see `write_file`); `records` may be
+    an iterator, written as it yields. Returns the number of lines."""
+    return write_lines(out, (json.dumps(record, ensure_ascii=False) for record in records))
+
+
+def write_lines(out: Path, lines: Iterable[str]) -> int:
+    """Each line and a newline into `out` as UTF-8, atomically (see `write_file`); the number
+    of lines."""
+    written = 0
 
     def write(path: Path) -> None:
+        nonlocal written
         with path.open("w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            for line in lines:
+                handle.write(line + "\n")
+                written += 1
 
     write_file(out, write)
+    return written

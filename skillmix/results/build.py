@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from skillmix.config import ExtraGrader, RunConfig, stored_config, stored_graders
@@ -16,6 +17,7 @@ from skillmix.records import GenerationRecord, GradingRecord, Item
 from skillmix.results.metrics import MetricRow, Outcome, aggregate, item_outcomes
 from skillmix.run.conceptmix.store import is_conceptmix
 from skillmix.run.store import RunStore
+from skillmix.run.store_reading import gc_paused
 
 Cost = tuple[float | None, float | None]  # (student USD, grader USD); None: unknown price
 
@@ -42,8 +44,6 @@ class RunResults:
     run_id: str
     catalog_hash: str
     prompt_hash: str
-    rows: list[MetricRow]
-    costs: dict[tuple[str, int], Cost]  # (student, k) -> (student USD, grader USD)
     items: list[Item]  # the configured items (k in config.k, index < items_per_k)
     outcomes: dict[tuple[str, str], Outcome]  # (student, item_id) -> its outcome
     generations: list[GenerationRecord]
@@ -53,6 +53,19 @@ class RunResults:
     def drop_common(self) -> bool:
         """Whether items holding a common skill are left out of the metrics."""
         return self.config.common_skills is CommonSkills.SCORING
+
+    @cached_property
+    def rows(self) -> list[MetricRow]:
+        """The model x k x metric rows of the table."""
+        students = [s.label for s in self.config.students]
+        with gc_paused():  # each outcome's headline
+            return aggregate(self.items, self.outcomes, students, drop_common=self.drop_common)
+
+    @cached_property
+    def costs(self) -> dict[tuple[str, int], Cost]:
+        """(student, k) -> (student USD, grader USD)."""
+        grader = self.config.grader.label
+        return spending(self.items, self.generations, self.gradings, grader)
 
 
 def refuse_conceptmix(store: RunStore) -> None:
@@ -97,6 +110,11 @@ def results_per_grader(data: RunData) -> list[RunResults]:
 
 
 def build_results(data: RunData) -> RunResults:
+    with gc_paused():  # an outcome per student and item
+        return _build_results(data)
+
+
+def _build_results(data: RunData) -> RunResults:
     config = data.config
     items = [i for i in data.items if i.k in config.k and i.index < config.items_per_k]
     students = [s.label for s in config.students]
@@ -109,14 +127,11 @@ def build_results(data: RunData) -> RunResults:
         data.generations,
         data.gradings,
     )
-    drop_common = config.common_skills is CommonSkills.SCORING
     return RunResults(
         config=config,
         run_id=data.run_id,
         catalog_hash=data.catalog_hash,
         prompt_hash=data.prompt_hash,
-        rows=aggregate(items, outcomes, students, drop_common=drop_common),
-        costs=spending(items, data.generations, data.gradings, config.grader.label),
         items=items,
         outcomes=outcomes,
         generations=data.generations,

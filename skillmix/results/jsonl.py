@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from skillmix.config import ExtraGrader, RunConfig, stored_graders
-from skillmix.outputs import write_jsonl
+from skillmix.outputs import write_lines
 from skillmix.records import GENERATIONS, GRADINGS, Item
 from skillmix.results.build import RunData, refuse_conceptmix
 from skillmix.run.store import RunStore
@@ -18,21 +21,28 @@ TABLES = ("config", "grader", "item", "generation", "grading")
 def export_jsonl(store: RunStore, out: Path) -> int:
     """Every stored item, generation and grading: one JSON object per line, tagged by `table`,
     the first line carrying the run's configuration, then one per grader `regrade` added.
-    Returns the number of lines."""
+    Written as read, a chunk of records at a time. Returns the number of lines."""
     refuse_conceptmix(store)
-    lines: list[dict[str, Any]] = [
-        {"table": "config", **json.loads(store.get_meta("config") or "{}")}
-    ]
+    config = {"table": "config", **json.loads(store.get_meta("config") or "{}")}
     graders = stored_graders(store.get_meta("graders"), store.path)
-    lines += [{"table": "grader", **g.model_dump(mode="json")} for g in graders]
-    lines += [{"table": "item", **item.model_dump(mode="json")} for item in store.items()]
-    for table, records in (
-        ("generation", GENERATIONS.dump_python(store.generations(), mode="json")),
-        ("grading", GRADINGS.dump_python(store.gradings(), mode="json")),
-    ):
-        lines += [{"table": table, **record} for record in records]
-    write_jsonl(out, lines)
-    return len(lines)
+
+    def lines() -> Iterator[str]:
+        yield json.dumps(config, ensure_ascii=False)
+        yield from _tagged("grader", graders)
+        yield from _tagged("item", store.items())
+        for generations in store.generation_chunks():
+            yield from _tagged("generation", generations)
+        for gradings in store.grading_chunks():
+            yield from _tagged("grading", gradings)
+
+    return write_lines(out, lines())
+
+
+def _tagged(table: str, records: Iterable[BaseModel]) -> Iterator[str]:
+    """Each record as one JSON line, its table first: {"table": ..., <the record's fields>}
+    (serialised by pydantic's core, a record at a time)."""
+    head = json.dumps({"table": table})[:-1] + ", "
+    return (head + record.model_dump_json()[1:] for record in records)
 
 
 def read_jsonl(path: Path) -> RunData:

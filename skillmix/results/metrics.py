@@ -26,7 +26,7 @@ def metric_values(points: Points) -> tuple[float, float, float]:
     """full_marks, all_skills and skill_fraction of one generation's points, in one pass."""
     skills = [v for key, v in points.items() if key.startswith("skill:")]
     others = points["topic"] + points["sense"] + points["sentences"]
-    full = float(all(v == 1 for v in points.values()))
+    full = float(all(map((1).__eq__, points.values())))
     fraction = sum(skills) / len(skills) if others == 3 else 0.0
     return full, float(all(skills) and others >= 2), fraction
 
@@ -74,6 +74,8 @@ class Outcome:
         if self.status != OutcomeStatus.SCORED:
             value = 0.0 if self.status == OutcomeStatus.UNSCORED else None
             return dict.fromkeys(METRICS, value)
+        if len(self.points) == 1:
+            return dict(zip(METRICS, metric_values(self.points[0]), strict=True))
         best = [max(column) for column in zip(*map(metric_values, self.points), strict=True)]
         return dict(zip(METRICS, best, strict=True))
 
@@ -91,30 +93,33 @@ class MetricRow:
     pending: int
 
 
-def generation_outcome(gen: GenerationRecord | None, gradings: list[GradingRecord]) -> Outcome:
+def generation_outcome(
+    gen: GenerationRecord | None, gradings: list[GradingRecord]
+) -> tuple[OutcomeStatus, Points | None]:
+    """One generation's status, and its points (the majority of its scored gradings)."""
     if gen is None:
-        return Outcome(OutcomeStatus.PENDING)
+        return OutcomeStatus.PENDING, None
     if gen.status == GenerationStatus.FAILED:
-        return Outcome(OutcomeStatus.FAILED)
+        return OutcomeStatus.FAILED, None
     scored = [
         g.points for g in gradings if g.status == GradingStatus.SCORED and g.points is not None
     ]
     if scored:
-        return Outcome(OutcomeStatus.SCORED, (scored[0] if len(scored) == 1 else majority(scored),))
+        return OutcomeStatus.SCORED, scored[0] if len(scored) == 1 else majority(scored)
     if not gradings:
-        return Outcome(OutcomeStatus.PENDING)
+        return OutcomeStatus.PENDING, None
     unscored = any(g.status == GradingStatus.UNSCORED for g in gradings)
-    return Outcome(OutcomeStatus.UNSCORED if unscored else OutcomeStatus.FAILED)
+    return (OutcomeStatus.UNSCORED if unscored else OutcomeStatus.FAILED), None
 
 
-def item_outcome(generations: list[Outcome]) -> Outcome:
+def item_outcome(generations: list[tuple[OutcomeStatus, Points | None]]) -> Outcome:
     """Generation outcomes in generation order -> the item's outcome."""
-    scored = [(index, g.points[0]) for index, g in enumerate(generations) if g.points]
+    scored = [(index, points) for index, (_, points) in enumerate(generations) if points]
     if scored:
-        points, gens = tuple(p for _, p in scored), tuple(i for i, _ in scored)
+        gens, points = zip(*scored, strict=True)
         return Outcome(OutcomeStatus.SCORED, points, gens)
     for status in (OutcomeStatus.PENDING, OutcomeStatus.UNSCORED):
-        if any(g.status == status for g in generations):
+        if any(found == status for found, _ in generations):
             return Outcome(status)
     return Outcome(OutcomeStatus.FAILED)
 
@@ -133,16 +138,16 @@ def item_outcomes(
     grading_records: list[GradingRecord],
 ) -> dict[tuple[str, str], Outcome]:
     gens = {(g.student, g.item_id, g.gen): g for g in gen_records}
-    grads: dict[tuple[str, str, int], list[GradingRecord]] = defaultdict(list)
+    grads: dict[tuple[str, str, int], list[GradingRecord]] = {}
     for r in grading_records:
         if r.grader == grader and r.grading < gradings:
-            grads[(r.student, r.item_id, r.gen)].append(r)
+            grads.setdefault((r.student, r.item_id, r.gen), []).append(r)
     outcomes = {}
     for student in students:
         for item in items:
             keys = [(student, item.item_id, g) for g in range(generations)]
             outcomes[(student, item.item_id)] = item_outcome(
-                [generation_outcome(gens.get(key), grads[key]) for key in keys]
+                [generation_outcome(gens.get(key), grads.get(key, [])) for key in keys]
             )
     return outcomes
 

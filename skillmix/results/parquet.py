@@ -12,10 +12,11 @@ import pandas as pd
 
 from skillmix.errors import SkillmixError
 from skillmix.outputs import write_file, write_text
-from skillmix.results.frames import frames_from_store
+from skillmix.results.build import load_results
+from skillmix.results.frames import FRAME_BUILDERS
 from skillmix.run.store import RunStore
+from skillmix.run.store_reading import gc_paused
 
-FRAMES = ("items", "generations", "gradings", "scores", "points")
 NESTED = ("points", "grader_points")  # rubric dicts, as JSON text: their keys vary by item
 
 
@@ -25,15 +26,16 @@ def export_parquet(store: RunStore, folder: Path) -> dict[str, int]:
         raise SkillmixError("needs pyarrow: pip install 'skillmix[parquet]'", field="--parquet")
     if folder.exists() and not folder.is_dir():
         raise SkillmixError("is a file: --parquet names a folder to write", file=folder)
-    frames = frames_from_store(store)  # a ConceptMix store is refused in one line
+    results = load_results(store)  # a ConceptMix store is refused in one line
     rows = {}
-    for name in FRAMES:
-        frame: pd.DataFrame = getattr(frames, name)
+    for name, build in FRAME_BUILDERS.items():  # one frame in memory at a time
+        with gc_paused():
+            frame = build(results)
         if name == "gradings":
             frame = frame.assign(**{c: frame[c].map(_json_or_none) for c in NESTED})
         write_file(folder / f"{name}.parquet", partial(_to_parquet, frame))
         rows[name] = len(frame)
-    write_text(folder / "config.json", frames.config.model_dump_json(indent=2))
+    write_text(folder / "config.json", results.config.model_dump_json(indent=2))
     return rows
 
 

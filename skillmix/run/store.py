@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from pydantic import BaseModel
-
 from skillmix.errors import SkillmixError
 from skillmix.models import ModelOutput
 from skillmix.records import (
@@ -33,10 +31,15 @@ from skillmix.records import (
 )
 from skillmix.run.lock import RunLock
 from skillmix.run.store_reading import (
+    CALL_TABLES,
+    NESTED_COLUMNS,
     SCHEMA_VERSION,
     check_schema_version,
     checked_connection,
+    generations_query,
+    gradings_query,
     read_records,
+    record_chunks,
     store_error,
     stored_schema_version,
 )
@@ -69,6 +72,7 @@ CREATE TABLE IF NOT EXISTS gradings (
 """
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class RunStore:
             raise FileNotFoundError(f"{run_dir}: no run store ({DB_NAME}) here")
         store = cls.__new__(cls)
         store.path, store.lock = path, None
-        store.db, version = checked_connection(path)
+        store.db, version = checked_connection(path, skip=CALL_TABLES)
         if version is None:
             store.db.close()
             raise SkillmixError("holds no run yet (its eval stopped before recording)", file=path)
@@ -372,22 +376,24 @@ class RunStore:
     def generations(self, *, texts: bool = True) -> list[GenerationRecord]:
         """Every generation; `texts=False` leaves out answers, reasons and response keys (what
         the tables and metrics do without: a big run reads faster, in less memory)."""
-        columns = _columns(GenerationRecord, texts, ("answer", "reason", "turn1_key", "turn2_key"))
-        sql = f"SELECT {columns} FROM generations ORDER BY student, item_id, gen"
-        return read_records(self.db, sql, GENERATIONS)
+        return read_records(self.db, generations_query(texts), GENERATIONS)
 
     @_store_errors
     def gradings(self, *, texts: bool = True) -> list[GradingRecord]:
         """Every grading; `texts=False` leaves out replies, reasons, the grader's own points
         and response keys."""
-        columns = _columns(
-            GradingRecord, texts, ("grader_points", "reason", "reply", "response_key")
-        )
-        sql = f"SELECT {columns} FROM gradings ORDER BY student, item_id, gen, grader, grading"
-        return read_records(self.db, sql, GRADINGS, ("points", "grader_points"))
+        return read_records(self.db, gradings_query(texts), GRADINGS, NESTED_COLUMNS)
 
+    def generation_chunks(self) -> Iterator[list[GenerationRecord]]:
+        """Every generation, texts and all, a chunk at a time (an export's memory stays flat)."""
+        return self._guarded(record_chunks(self.db, generations_query(True), GENERATIONS))
 
-def _columns(record: type[BaseModel], texts: bool, text_fields: tuple[str, ...]) -> str:
-    """A record's columns, its text fields read as NULL unless `texts`."""
-    fields = list(record.model_fields)
-    return ", ".join(f"NULL AS {f}" if f in text_fields and not texts else f for f in fields)
+    def grading_chunks(self) -> Iterator[list[GradingRecord]]:
+        chunks = record_chunks(self.db, gradings_query(True), GRADINGS, NESTED_COLUMNS)
+        return self._guarded(chunks)
+
+    def _guarded(self, chunks: Iterator[list[R]]) -> Iterator[list[R]]:
+        try:
+            yield from chunks
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) or exc from None

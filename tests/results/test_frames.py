@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import skillmix
 from skillmix.cli import app
 from skillmix.config import RunConfig
-from skillmix.results.parquet import FRAMES as FRAME_NAMES
+from skillmix.results.frames import FRAME_BUILDERS
 from tests.helpers.runs import evaluate_two_students
 
 
@@ -62,7 +62,7 @@ def test_parquet_export_holds_the_frames_of_load_run(run_dir: Path, tmp_path: Pa
     stored = skillmix.load_run(run_dir)
     assert sorted(p.name for p in out.iterdir()) == [
         "config.json",
-        *sorted(f"{name}.parquet" for name in FRAME_NAMES),
+        *sorted(f"{name}.parquet" for name in FRAME_BUILDERS),
     ]
     for name in ("generations", "scores", "points"):
         read = pd.read_parquet(out / f"{name}.parquet")

@@ -6,6 +6,7 @@ import itertools
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from scipy import stats as scipy_stats  # type: ignore[import-untyped, unused-ignore]
 
@@ -53,15 +54,27 @@ def test_mean_and_stderr_small_n() -> None:
 # --- bootstrap -----------------------------------------------------------------------------------
 
 
-def test_bootstrap_matches_scipy_percentile() -> None:
-    values = np.random.default_rng(2).normal(size=200)
+def assert_matches_scipy(values: npt.NDArray[np.float64], tolerance: float) -> None:
     ours = bootstrap_ci(values, resamples=4000)
     reference = scipy_stats.bootstrap(
         (values,), np.mean, method="percentile", n_resamples=4000, random_state=7
     ).confidence_interval
-    assert ours.low == pytest.approx(reference.low, abs=0.02)
-    assert ours.high == pytest.approx(reference.high, abs=0.02)
+    assert ours.low == pytest.approx(reference.low, abs=tolerance)
+    assert ours.high == pytest.approx(reference.high, abs=tolerance)
     assert ours.low < np.mean(values) < ours.high
+
+
+def test_bootstrap_matches_scipy_percentile() -> None:
+    assert_matches_scipy(np.random.default_rng(2).normal(size=200), 0.02)
+
+
+@pytest.mark.parametrize("choices", [[0.0, 1.0], [0.0, 0.25, 0.5, 0.75, 1.0], [-1.0, 0.0, 1.0]])
+def test_bootstrap_of_repeated_values_matches_scipy(choices: list[float]) -> None:
+    """Scores of 0/1, fractions of k, paired differences: the counts of each value are drawn
+    (multinomial), which must give scipy's interval of drawing the items themselves."""
+    values = np.random.default_rng(4).choice(choices, size=400)
+    assert_matches_scipy(values, 0.01)
+    assert bootstrap_ci(values, seed=1) == bootstrap_ci(values, seed=1)
 
 
 def test_bootstrap_is_deterministic_per_seed() -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from skillmix.errors import SkillmixError
-from skillmix.results.conceptmix.html import write_conceptmix_html
 from skillmix.results.conceptmix.leaderboard import write_leaderboard, write_results
 from skillmix.results.conceptmix.results import ConceptResults, conceptmix_results
 from skillmix.run.conceptmix.store import SUITE, ConceptStore, ImageFiles
@@ -82,6 +81,8 @@ def load_conceptmix(run_dir: Path) -> ConceptResults:
 def write_reports(results: ConceptResults, run_dir: Path) -> ReportFiles:
     """leaderboard.csv, results.csv and report.html, written whole into `run_dir` (the images
     are read from its images/ folder)."""
+    from skillmix.results.conceptmix.html import write_conceptmix_html  # Pillow, matplotlib
+
     written = ReportFiles(run_dir / LEADERBOARD_CSV, run_dir / RESULTS_CSV, run_dir / REPORT_HTML)
     write_leaderboard(results, written.leaderboard)
     write_results(results, written.results)

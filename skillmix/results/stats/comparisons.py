@@ -9,7 +9,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as scipy_stats  # type: ignore[import-untyped, unused-ignore]
 
 from skillmix.results.stats.arrays import as_floats
 from skillmix.results.stats.intervals import Interval, bootstrap_ci
@@ -82,6 +81,8 @@ def mcnemar(a: npt.ArrayLike, b: npt.ArrayLike) -> McNemar:
     (the max(0, .) makes b = c give statistic 0 and p = 1, as R's mcnemar.test does).
     No discordant pairs gives p = 1.
     """
+    from scipy import stats as scipy_stats  # type: ignore[import-untyped, unused-ignore]
+
     first, second = _as_booleans(a), _as_booleans(b)
     if len(first) != len(second):
         raise ValueError(f"a has {len(first)} items and b has {len(second)}")
@@ -104,6 +105,8 @@ def length_score_correlation(lengths: npt.ArrayLike, scores: npt.ArrayLike) -> C
     Pairs with a NaN are dropped; rho and p are nan when fewer than 3 pairs remain or either
     side is constant.
     """
+    from scipy import stats as scipy_stats  # type: ignore[import-untyped, unused-ignore]
+
     x, y = as_floats(lengths), as_floats(scores)
     if len(x) != len(y):
         raise ValueError(f"{len(x)} lengths and {len(y)} scores")

@@ -10,13 +10,15 @@
 2. Read: each reader in a fresh child process, on the store as built: `skillmix report`,
    `export --csv`, `--jsonl` and `--parquet`, `skillmix.load_run` (its frames are built
    when first read: its scores, what the analyses read, then every frame, texts and all),
-   `compare` of the two students, and `report --html` (with its pages). Each figure is perf_counter around the one
-   call, after `import skillmix` and its CLI, the store file read once before the first (a
-   cold disk is not the reader's cost); peak RSS is the child's ru_maxrss. For the HTML
-   report: the page's size, and the number and the largest size of its item pages.
+   `compare` of the two students, and `report --html` (with its pages). Each figure is
+   perf_counter around the one call, after `import skillmix` and its CLI, the store file read
+   once before the first (a cold disk is not the reader's cost); peak RSS is the child's
+   ru_maxrss. For the HTML report: the page's size, and the number and the largest size of
+   its item pages.
 
 `--tree DIR` reads with the skillmix of another checkout (a git worktree of an older commit,
 say): the baseline of the same store, in the same conditions. Readers it lacks fail alone.
+`--only NAME ...` runs those readers only.
 """
 
 from __future__ import annotations

@@ -119,6 +119,16 @@ class NoveltyAssumptions(Strict):
     corpus_pieces: Number = Field(default=1e9, ge=0)  # L: text pieces in the training corpus
 
 
+class BatchSettings(Strict):
+    """Batch mode (`batch: true`, or these fields): calls go through the provider's batch API
+    at half the price, answered within hours instead of seconds (run/batches.py)."""
+
+    size: int = Field(default=1000, ge=1, le=50_000, strict=True)  # requests per batch, at most
+    wait_s: Number = Field(default=60, ge=0)  # a smaller batch is sent once its oldest waited
+    poll_s: Number = Field(default=30, gt=0, le=3600)  # between polls of the batches in flight
+    max_batches: int = Field(default=50, ge=1, le=2000, strict=True)  # in flight at once
+
+
 class ModelEntry(Strict):
     model: str  # backend prefix / model, e.g. llamacpp/smollm2
     name: str | None = None  # label in reports; defaults to the model string
@@ -138,6 +148,22 @@ class ModelEntry(Strict):
     # backend-specific, typed by the backend (e.g. llama.cpp n_ctx, n_threads); kept raw here
     # so that entries with the same options share one backend (run/plan.py)
     options: dict[str, Any] = {}
+    batch: BatchSettings | None = None  # `true`: the defaults
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_switch(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
+
+    @model_validator(mode="after")
+    def _batch_backend(self) -> ModelEntry:
+        if self.batch is not None and not self.model.startswith("openai/"):
+            raise ValueError("batch: is for openai/ models (OpenAI's Batch API)")
+        if self.batch is not None and isinstance(self.base_url, list):
+            raise ValueError("batch: takes one base_url, not a list of replicas")
+        return self
 
     @field_validator("model")
     @classmethod

@@ -75,6 +75,7 @@ class ModelOutput:
     # the first token's most likely alternatives and their logprobs, where asked and given
     top_logprobs: tuple[tuple[str, float], ...] | None = None
     replica: str | None = None  # the endpoint that answered, for a deployment's replicas
+    batched: bool = False  # answered through the provider's batch API (at its batch price)
 
 
 @dataclass(frozen=True)

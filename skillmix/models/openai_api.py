@@ -111,16 +111,20 @@ class OpenAIBackend(SdkBackend):
             cast_to=httpx2.Response,
             options={"security": {"bearer_auth": True}},
         )
-        reply = response.json()
-        try:
-            choice = reply["choices"][0]
-            usage = reply.get("usage") or {}
-            return ModelOutput(
-                text=choice["message"].get("content") or "",
-                usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
-                finish_reason=choice.get("finish_reason"),
-                served_model=reply.get("model"),
-                top_logprobs=first_token_logprobs(choice),
-            )
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise MalformedReply(f"no choice in the reply: {str(reply)[:200]}") from exc
+        return parse_reply(response.json())
+
+
+def parse_reply(reply: dict[str, Any]) -> ModelOutput:
+    """A chat.completion (realtime, or a batch's output line) as the output of a call."""
+    try:
+        choice = reply["choices"][0]
+        usage = reply.get("usage") or {}
+        return ModelOutput(
+            text=choice["message"].get("content") or "",
+            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+            served_model=reply.get("model"),
+            top_logprobs=first_token_logprobs(choice),
+        )
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise MalformedReply(f"no choice in the reply: {str(reply)[:200]}") from exc

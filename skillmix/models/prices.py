@@ -35,6 +35,7 @@ class Price(BaseModel):
 
 
 FREE = Price(input=0, output=0)
+BATCH_PRICE_SHARE = 0.5  # OpenAI's Batch API and Anthropic's Message Batches: half price
 
 
 def shipped_prices() -> dict[str, Price]:

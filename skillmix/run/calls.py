@@ -8,10 +8,12 @@ calls in flight spend beyond their bounds."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -26,9 +28,11 @@ from skillmix.errors import (
 from skillmix.models import GeneratedImage, ModelBackend, ModelOutput, ModelRequest, RetryAdvice
 from skillmix.models.images import image_size
 from skillmix.models.limits import AdaptiveLimiter
-from skillmix.models.prices import PriceTable
+from skillmix.models.openai_batch import LineFailed
+from skillmix.models.prices import BATCH_PRICE_SHARE, PriceTable
 from skillmix.models.retry import generate_with_retries
 from skillmix.records import Spend
+from skillmix.run.batches import NoBatchApi, batchers
 from skillmix.run.conceptmix.store import ImageFiles
 from skillmix.run.estimate import usage_bound
 from skillmix.run.store import RunStore
@@ -116,6 +120,7 @@ class StoredCalls:
         prices: PriceTable,
         budget_usd: float | None,
         backends: list[ModelBackend],
+        batched: Sequence[tuple[ModelEntry, ModelBackend]] = (),  # entries with `batch`
     ):
         self.store = store
         store.group_commits = True
@@ -124,6 +129,19 @@ class StoredCalls:
         self.stats = RunStats(spent_usd=store.spent_usd())
         self.limiters = {id(b): AdaptiveLimiter(b.concurrency) for b in backends}
         self.reserved_usd = 0.0  # the cost bounds of the calls in flight
+        self.batchers = batchers(store, batched)
+
+    def slots(self) -> int:
+        """Calls the run may have in flight: each limiter's ceiling, and in batch mode each
+        batcher's batches' worth of requests (its calls wait in batches, not on the wire)."""
+        limits = sum(limiter.ceiling for limiter in self.limiters.values())
+        return limits + sum(
+            b.settings.size * b.settings.max_batches for b in self.batchers.values()
+        )
+
+    async def aclose_batchers(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.aclose()
 
     def stop(self) -> None:
         """Start no new call (Ctrl-C); the calls in flight go on and are stored."""
@@ -178,15 +196,10 @@ class StoredCalls:
         started = time.perf_counter()
         self.stats.in_flight += 1
         try:
-            output = await generate_with_retries(
-                backend,
-                request,
-                limiter=self.limiters[id(backend)],
-                policy=entry.retry_policy,
-                on_attempt=on_attempt,
-                on_retry=self._count_retry,
-            )
+            output = await self._generate(entry, backend, request, key, on_attempt)
         except backend.failure_types as exc:
+            raise self._failure(entry, backend, exc) from exc
+        except LineFailed as exc:  # a batch answered this request with an error
             raise self._failure(entry, backend, exc) from exc
         finally:
             self.stats.in_flight -= 1
@@ -194,6 +207,8 @@ class StoredCalls:
                 self.reserved_usd -= bound
         images, unit = len(output.images), backend.price_unit()
         cost = self.prices.cost(entry.model, output.usage, images, unit)
+        if cost is not None and output.batched:
+            cost *= BATCH_PRICE_SHARE
         output = replace(output, text=scrub(output.text, backend.secrets()))
         if output.images:  # the files first: the response names them
             output = replace(output, text=self.store_images(output.images))
@@ -214,6 +229,31 @@ class StoredCalls:
         self.stats.spent_usd += cost or 0.0
         spend.add(output.usage, cost)
         return key, output
+
+    async def _generate(
+        self,
+        entry: ModelEntry,
+        backend: ModelBackend,
+        request: ModelRequest,
+        key: str,
+        on_attempt: Callable[[], None],
+    ) -> ModelOutput:
+        """The output from the model's batches in batch mode, else (or where its endpoint has
+        no batch API) from a realtime call."""
+        batcher = self.batchers.get(id(backend))
+        if batcher is not None and not batcher.realtime:
+            on_attempt()
+            with contextlib.suppress(NoBatchApi):
+                output = await batcher.generate(key, backend.wire_body(request))
+                return replace(output, batched=True)
+        return await generate_with_retries(
+            backend,
+            request,
+            limiter=self.limiters[id(backend)],
+            policy=entry.retry_policy,
+            on_attempt=on_attempt,
+            on_retry=self._count_retry,
+        )
 
     def store_images(self, images: tuple[GeneratedImage, ...]) -> str:
         """Write a response's images into the run's image files; the manifest naming them

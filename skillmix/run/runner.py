@@ -44,9 +44,9 @@ class Runner:
         self.structured = plan.structured_grading
         backends = [backend for _, backend in self.entries()]
         unique = list({id(b): b for b in backends}.values())
-        self.calls = StoredCalls(
-            store, PriceTable.with_overrides(config.prices), config.budget_usd, unique
-        )
+        batched = [(entry, backend) for entry, backend in self.entries() if entry.batch]
+        prices = PriceTable.with_overrides(config.prices)
+        self.calls = StoredCalls(store, prices, config.budget_usd, unique, batched)
 
     @property
     def stats(self) -> RunStats:
@@ -81,10 +81,11 @@ class Runner:
             for gen in range(config.generations)
         )
         self.stats.total = len(students) * len(self.plan.items) * config.generations
-        slots = sum(limiter.ceiling for limiter in self.calls.limiters.values())
+        slots = self.calls.slots()
         try:
             await run_bounded(jobs, worker_count(slots, self.stats.total))
         finally:
+            await self.calls.aclose_batchers()
             for backend in {id(b): b for _, b in self.entries()}.values():
                 await backend.aclose()
             self.store.flush()  # the records written since the last response

@@ -63,9 +63,11 @@ from typing import Any, Final, Literal
 
 try:
     from tests.helpers import concept_writer, image_wire
+    from tests.helpers.batch_wire import BatchApi
 except ModuleNotFoundError:  # run as a script: this file's folder is sys.path[0]
     import concept_writer  # type: ignore[import-not-found,no-redef]
     import image_wire  # type: ignore[import-not-found,no-redef]
+    from batch_wire import BatchApi  # type: ignore[import-not-found,no-redef]
 
 HOST: Final = "127.0.0.1"
 OPENAI_PATH: Final = "/v1/chat/completions"
@@ -226,6 +228,8 @@ class ServerConfig:
     replies: Path | None = None  # JSON {messages_digest(messages): reply text} to answer with
     pass_rate: float | None = None  # each point of a schema reply is 1 with this probability
     verdicts: Path | None = None  # JSON {question text: "Yes" | "No" | P(Yes)} for vision requests
+    drop_creates: int = 0  # batches: the first N creates are made, then the connection reset
+    expire_batches: int = 0  # batches: the first N expire with half their lines finished
 
 
 def messages_digest(messages: object) -> str:
@@ -664,6 +668,14 @@ class WireServer:
         self._replies: dict[str, str] = json.loads(replies.read_text("utf-8")) if replies else {}
         verdicts = self.config.verdicts
         self._verdicts = image_wire.load_verdicts(verdicts) if verdicts else {}
+        self.batches = BatchApi(
+            self._batch_answer, self.config.drop_creates, self.config.expire_batches
+        )
+
+    def _batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A batch line's reply: what the same body gets in realtime."""
+        given = self._replies.get(messages_digest(body["messages"]))
+        return _openai_reply(body, body_digest(body), given, self.config.pass_rate, self._verdicts)
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(
@@ -803,13 +815,17 @@ class WireServer:
         path = request.path
         if path != STATS_PATH:
             self.stats.requests[path] += 1
-        if path in API_PATHS:
+        if self.batches.handles(path):
+            found = self.batches.dispatch(request.method, path, request.headers, request.body)
+            reply = Reply(found.status, found.body, reset=found.reset)
+        elif path in API_PATHS:
             if request.method != "POST":
                 return self._client_error(_error_for_path(path, 405, "Method not allowed."))
             self.stats.last_headers[path] = _redacted(request.headers)
             reply = await self._api(path, request)
         elif path == STATS_PATH and request.method == "GET":
-            reply = Reply(200, _json_bytes(self.stats.as_json()))
+            stats = {**self.stats.as_json(), "batches": self.batches.stats.as_json()}
+            reply = Reply(200, _json_bytes(stats))
         elif path == MODELS_PATH and request.method == "GET":
             model = {"id": "wire-model", "object": "model", "created": 0, "owned_by": "wire"}
             reply = Reply(200, _json_bytes({"object": "list", "data": [model]}))
@@ -941,6 +957,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verdicts", type=Path, help='JSON {question: "Yes" | "No" | P(Yes)} (vision requests)'
     )
+    parser.add_argument("--drop-creates", type=int, default=0, help="batches: reset N creates")
+    parser.add_argument("--expire-batches", type=int, default=0, help="batches: expire N")
     parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
@@ -995,6 +1013,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         replies=args.replies,
         pass_rate=args.pass_rate,
         verdicts=args.verdicts,
+        drop_creates=args.drop_creates,
+        expire_batches=args.expire_batches,
     )
     server = WireServer(config)  # a bad --replies or --verdicts file fails here, cleanly
     _raise_fd_limit()
@@ -1057,6 +1077,8 @@ def start_server(
     replies: Path | None = None,
     pass_rate: float | None = None,
     verdicts: Path | None = None,
+    drop_creates: int = 0,
+    expire_batches: int = 0,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -1082,6 +1104,7 @@ def start_server(
             command += [option, str(path)]
     if pass_rate is not None:
         command += ["--pass-rate", str(pass_rate)]
+    command += ["--drop-creates", str(drop_creates), "--expire-batches", str(expire_batches)]
     command.append("--exit-on-stdin-eof")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

@@ -1,0 +1,241 @@
+"""Batch mode: a model's calls sent through its provider's batch API at half the price.
+
+Calls wait in a queue keyed by content key (identical requests are sent once); a batch is
+made when the queue holds `size` requests or its oldest has waited `wait_s`, at most
+`max_batches` at a time. The three dependent phases pipeline by themselves: as soon as an
+item's turn-1 answer arrives its turn-2 call joins the queue, and its gradings after that.
+
+Every batch is in the run's ledger (batch_store.py) before it is created, with its batch id
+as soon as the create returns; a rerun re-attaches to the batches whose results it has not
+stored, and never sends a key whose batch is live. A create that did not return (a timeout,
+a reset, a 5xx) is looked for by its tag before its keys are sent again. Requests an expired
+or cancelled batch did not run go into the next batch; those it answered are kept."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from skillmix.config import BatchSettings, ModelEntry
+from skillmix.errors import SkillmixError
+from skillmix.models import ModelBackend, ModelOutput
+from skillmix.models.openai_api import OpenAIBackend
+from skillmix.models.openai_batch import (
+    LineFailed,
+    batch_line,
+    batch_results,
+    batch_state,
+    create_batch,
+    find_batch,
+    uncertain,
+)
+from skillmix.run.batch_store import ABANDONED, ENDED, BatchLedger
+from skillmix.run.store import RunStore
+
+Result = ModelOutput | LineFailed
+LOG = logging.getLogger(__name__)
+
+
+class NoBatchApi(Exception):
+    """The endpoint has no batch API (a vLLM or llama.cpp server): calls go realtime."""
+
+
+@dataclass
+class Waiting:
+    line: str
+    futures: list[asyncio.Future[ModelOutput]] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Watched:
+    """A batch of this run: its keys, who waits for them, and its results once it ended."""
+
+    keys: tuple[str, ...]
+    batch_id: str | None
+    waiting: dict[str, Waiting] = field(default_factory=dict)  # the keys asked for so far
+    results: dict[str, Result] | None = None
+
+
+class Batcher:
+    """One model's batch queue and batches in flight (one per backend of a run)."""
+
+    def __init__(self, ledger: BatchLedger, model: str, client: Any, settings: BatchSettings):
+        self.ledger, self.model, self.client, self.settings = ledger, model, client, settings
+        self.pending: dict[str, Waiting] = {}
+        self.watched: dict[str, Watched] = {}
+        self.claimed: dict[str, str] = {}  # key -> the newest job holding it
+        self.realtime = False
+        self._worker: asyncio.Task[None] | None = None
+        for job in ledger.unfinished(model):
+            self._watch(job.job, job.keys, job.batch_id)
+
+    @property
+    def batches_in_flight(self) -> int:
+        return sum(1 for w in self.watched.values() if w.results is None)
+
+    async def generate(self, key: str, body: dict[str, Any]) -> ModelOutput:
+        """The output for one call, once a batch has answered it."""
+        if self.realtime:
+            raise NoBatchApi(self.model)
+        future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
+        job = self.claimed.get(key)
+        queue = self.pending if job is None else self.watched[job].waiting
+        queue.setdefault(key, Waiting(batch_line(key, body))).futures.append(future)
+        if job is not None:
+            self._deliver(job)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work())
+        return await future
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    # -- the worker ---------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while self.pending or self._waited_for():
+            while self._ready() and not self.realtime:
+                await self._submit()
+            for job in [j for j, w in self.watched.items() if w.results is None]:
+                await self._poll(job)
+            await asyncio.sleep(self.settings.poll_s)
+
+    def _waited_for(self) -> bool:
+        return any(w.waiting for w in self.watched.values())
+
+    def _ready(self) -> bool:
+        if not self.pending or self.batches_in_flight >= self.settings.max_batches:
+            return False
+        oldest = min(w.since for w in self.pending.values())
+        full = len(self.pending) >= self.settings.size
+        return full or time.monotonic() - oldest >= self.settings.wait_s
+
+    async def _submit(self) -> None:
+        keys = list(self.pending)[: self.settings.size]
+        taken = {key: self.pending.pop(key) for key in keys}
+        job = self.ledger.open_job(self.model, keys)  # committed before the create
+        self._watch(job, tuple(keys), None)
+        self.watched[job].waiting = taken
+        try:
+            batch_id: str | None = await create_batch(
+                self.client, job, [w.line for w in taken.values()]
+            )
+        except openai.NotFoundError:
+            self._no_batch_api(job)
+            return
+        except Exception as exc:
+            if not uncertain(exc):
+                self._fail(job, exc)
+                return
+            batch_id = await find_batch(self.client, job)  # made, or safe to send again
+        if batch_id is None:
+            self._requeue(job, keys)
+            return
+        self.ledger.set_batch(job, batch_id)
+        self.watched[job].batch_id = batch_id
+
+    async def _poll(self, job: str) -> None:
+        watched = self.watched[job]
+        if watched.batch_id is None:  # a rerun of a create that did not return
+            watched.batch_id = await find_batch(self.client, job)
+            if watched.batch_id is None:
+                self._requeue(job, list(watched.keys))
+                return
+            self.ledger.set_batch(job, watched.batch_id)
+        with contextlib.suppress(openai.APIConnectionError, openai.InternalServerError):
+            state = await batch_state(self.client, watched.batch_id)
+            if state.ended:
+                watched.results = await batch_results(self.client, state)
+                self.ledger.set_status(job, ENDED)
+                self._deliver(job)
+
+    # -- results ------------------------------------------------------------------------
+
+    def _deliver(self, job: str) -> None:
+        """Answer the waiting calls of an ended batch; send again what it did not run."""
+        watched = self.watched[job]
+        if watched.results is None:
+            return
+        for key, waiting in list(watched.waiting.items()):
+            del watched.waiting[key]
+            result = watched.results.get(key, LineFailed("not in the results", retry=True))
+            if isinstance(result, LineFailed) and result.retry:
+                self._pend(key, waiting)
+                continue
+            for future in waiting.futures:
+                if future.done():
+                    continue
+                if isinstance(result, LineFailed):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    def _pend(self, key: str, waiting: Waiting) -> None:
+        """A key back in the queue, for the next batch."""
+        self.claimed.pop(key, None)
+        found = self.pending.setdefault(key, Waiting(waiting.line))
+        found.futures += waiting.futures
+
+    def _watch(self, job: str, keys: tuple[str, ...], batch_id: str | None) -> None:
+        self.watched[job] = Watched(keys, batch_id)
+        for key in keys:
+            self.claimed[key] = job
+
+    def _requeue(self, job: str, keys: list[str]) -> None:
+        """A job whose batch was never made: its keys are free to send again."""
+        self.ledger.set_status(job, ABANDONED)
+        watched = self.watched.pop(job)
+        for key in keys:
+            if self.claimed.get(key) == job:
+                del self.claimed[key]
+        for key, waiting in watched.waiting.items():
+            self._pend(key, waiting)
+
+    def _fail(self, job: str, error: Exception) -> None:
+        self.ledger.set_status(job, ABANDONED)
+        watched = self.watched.pop(job)
+        for key in watched.keys:
+            if self.claimed.get(key) == job:
+                del self.claimed[key]
+        for waiting in watched.waiting.values():
+            for future in waiting.futures:
+                if not future.done():
+                    future.set_exception(error)
+
+    def _no_batch_api(self, job: str) -> None:
+        LOG.warning("%s: the endpoint has no batch API; its calls go realtime", self.model)
+        self.realtime = True
+        self._fail(job, NoBatchApi(self.model))
+        for waiting in self.pending.values():
+            for future in waiting.futures:
+                future.set_exception(NoBatchApi(self.model))
+        self.pending.clear()
+
+
+def batchers(
+    store: RunStore, batched: Sequence[tuple[ModelEntry, ModelBackend]]
+) -> dict[int, Batcher]:
+    """A batcher per backend of the entries in batch mode (by the backend's id)."""
+    if not batched:
+        return {}
+    ledger = BatchLedger(store)
+    found: dict[int, Batcher] = {}
+    for entry, backend in batched:
+        if entry.batch is None or id(backend) in found:
+            continue
+        if not isinstance(backend, OpenAIBackend):
+            raise SkillmixError(f"{entry.model}: batch mode is for openai/ models", field="batch")
+        model = f"{entry.model}@{backend.base_url or 'api.openai.com'}"
+        found[id(backend)] = Batcher(ledger, model, backend.client, entry.batch)
+    return found

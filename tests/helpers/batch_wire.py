@@ -1,0 +1,276 @@
+"""OpenAI's Batch API on the loopback wire server: ``/v1/files`` and ``/v1/batches``, as the
+real ``openai`` SDK calls them (multipart upload, create with metadata, retrieve, list with
+``has_more``, cancel with an empty body, file content as raw JSONL).
+
+Each line of a batch is answered as the same body would be in realtime (the server's own
+reply function), so a batch run and a realtime run can be compared record for record.
+
+Time is virtual: every retrieve of a batch moves it one step (validating -> in_progress ->
+finalizing -> completed), so a test runs a 24-hour batch in milliseconds. Knobs:
+- ``drop_creates``: the first N creates make the batch, then reset the connection instead of
+  answering (what a client sees of a timeout after the server accepted);
+- ``expire_batches``: the first N batches expire after in_progress, half their lines
+  finished (in the output file, billed) and the rest ``batch_expired`` lines in the error file.
+Counted for ``/stats``: batches created, lines billed, and each custom_id billed or submitted
+again while an earlier batch holding it is live or billed it (a duplicate submission).
+Standard library only."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+FILES_PATH = "/v1/files"
+BATCHES_PATH = "/v1/batches"
+STEPS = ("validating", "in_progress", "finalizing", "completed")
+TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
+Answer = Callable[[dict[str, Any]], dict[str, Any]]  # a chat body -> its chat.completion
+
+
+@dataclass
+class BatchReply:
+    status: int
+    body: bytes
+    reset: bool = False
+
+
+@dataclass
+class Batch:
+    id: str
+    input_file_id: str
+    metadata: dict[str, str]
+    custom_ids: list[str]
+    created_at: int
+    status: str = "validating"
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    expire: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0})
+
+    def as_json(self) -> dict[str, Any]:
+        completed = self.counts["completed"]
+        failed = self.counts["total"] - completed if self.status in TERMINAL else 0
+        return {
+            "id": self.id,
+            "object": "batch",
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+            "input_file_id": self.input_file_id,
+            "created_at": self.created_at,
+            "status": self.status,
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "metadata": self.metadata,
+            "request_counts": {
+                "total": self.counts["total"],
+                "completed": completed,
+                "failed": failed,
+            },
+        }
+
+
+@dataclass
+class BatchStats:
+    batches_created: int = 0
+    creates_dropped: int = 0
+    lines_billed: int = 0
+    billed: Counter[str] = field(default_factory=Counter)  # custom_id -> times billed
+    duplicate_submissions: int = 0  # custom_ids sent while live or already billed
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "batches_created": self.batches_created,
+            "creates_dropped": self.creates_dropped,
+            "lines_billed": self.lines_billed,
+            "billed_twice": sum(1 for n in self.billed.values() if n > 1),
+            "duplicate_submissions": self.duplicate_submissions,
+        }
+
+
+class BatchApi:
+    """The files and batches of one server process."""
+
+    def __init__(self, answer: Answer, drop_creates: int = 0, expire_batches: int = 0):
+        self.answer = answer
+        self.drop_creates = drop_creates
+        self.expire_batches = expire_batches
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, Batch] = {}
+        self.stats = BatchStats()
+
+    def handles(self, path: str) -> bool:
+        return path.split("?")[0].startswith((FILES_PATH, BATCHES_PATH))
+
+    def dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> BatchReply:
+        route, _, query = path.partition("?")
+        if method == "POST" and route == FILES_PATH:
+            return self._upload(headers, body)
+        if method == "GET" and (match := re.fullmatch(r"/v1/files/([^/]+)/content", route)):
+            found = self.files.get(match[1])
+            return BatchReply(200, found) if found is not None else _missing("file", match[1])
+        if method == "POST" and route == BATCHES_PATH:
+            return self._create(json.loads(body))
+        if method == "GET" and route == BATCHES_PATH:
+            return self._list(query)
+        if match := re.fullmatch(r"/v1/batches/([^/]+)(/cancel)?", route):
+            batch = self.batches.get(match[1])
+            if batch is None:
+                return _missing("batch", match[1])
+            if match[2] and method == "POST":
+                return self._cancel(batch)
+            if method == "GET":
+                self._step(batch)
+                return _ok(batch.as_json())
+        return _missing("path", route)
+
+    def _upload(self, headers: dict[str, str], body: bytes) -> BatchReply:
+        head = f"Content-Type: {headers.get('content-type', '')}\r\n\r\n".encode()
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        parts = {
+            part.get_param("name", header="content-disposition"): part
+            for part in message.iter_parts()
+        }
+        content = parts["file"].get_payload(decode=True)
+        assert isinstance(content, bytes)
+        file_id = f"file-{hashlib.sha256(content).hexdigest()[:24]}-{len(self.files)}"
+        self.files[file_id] = content
+        return _ok(
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": 0,
+                "filename": "batch_input.jsonl",
+                "purpose": "batch",
+                "status": "processed",
+            }
+        )
+
+    def _create(self, request: dict[str, Any]) -> BatchReply:
+        content = self.files.get(request.get("input_file_id", ""))
+        if content is None:
+            return _missing("file", str(request.get("input_file_id")))
+        lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
+        custom_ids = [line["custom_id"] for line in lines]
+        for custom_id in custom_ids:
+            if self._live_or_billed(custom_id):
+                self.stats.duplicate_submissions += 1
+        batch = Batch(
+            id=f"batch_{len(self.batches):06d}",
+            input_file_id=request["input_file_id"],
+            metadata=dict(request.get("metadata") or {}),
+            custom_ids=custom_ids,
+            created_at=len(self.batches),
+            expire=self.stats.batches_created < self.expire_batches,
+        )
+        batch.counts["total"] = len(lines)
+        self.batches[batch.id] = batch
+        self.stats.batches_created += 1
+        if self.stats.creates_dropped < self.drop_creates:
+            self.stats.creates_dropped += 1
+            return BatchReply(0, b"", reset=True)
+        return _ok(batch.as_json())
+
+    def _live_or_billed(self, custom_id: str) -> bool:
+        if self.stats.billed[custom_id]:
+            return True
+        return any(
+            custom_id in b.custom_ids for b in self.batches.values() if b.status not in TERMINAL
+        )
+
+    def _list(self, query: str) -> BatchReply:
+        after = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("after")
+        newest = sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
+        if after is not None:
+            newest = [b for b in newest if b.id < after]
+        data = [b.as_json() for b in newest]
+        return _ok(
+            {
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+
+    def _cancel(self, batch: Batch) -> BatchReply:
+        if batch.status not in TERMINAL:
+            self._finish(batch, "cancelled", finished=0)
+        return _ok(batch.as_json())
+
+    def _step(self, batch: Batch) -> None:
+        """One poll's worth of virtual time."""
+        if batch.status in TERMINAL:
+            return
+        if batch.expire and batch.status == "in_progress":
+            self._finish(batch, "expired", finished=len(batch.custom_ids) // 2)
+            return
+        following = STEPS[STEPS.index(batch.status) + 1] if batch.status in STEPS else "completed"
+        if following == "completed":
+            self._finish(batch, "completed", finished=len(batch.custom_ids))
+        else:
+            batch.status = following
+
+    def _finish(self, batch: Batch, status: str, finished: int) -> None:
+        lines = [
+            json.loads(line)
+            for line in self.files[batch.input_file_id].decode().splitlines()
+            if line.strip()
+        ]
+        done, left = lines[:finished], lines[finished:]
+        output = [self._answered(line) for line in done]
+        code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status)
+        errors = [_unfinished(line, code) for line in left] if code else []
+        for line in done:
+            self.stats.billed[line["custom_id"]] += 1
+        self.stats.lines_billed += len(done)
+        batch.output_file_id = self._file(f"{batch.id}-output", output[::-1])  # any order
+        batch.error_file_id = self._file(f"{batch.id}-errors", errors) if errors else None
+        batch.counts["completed"] = len(done)
+        batch.status = status
+
+    def _answered(self, line: dict[str, Any]) -> dict[str, Any]:
+        body = line["body"]
+        reply = self.answer(body)
+        return {
+            "id": f"batch_req_{line['custom_id'][:12]}",
+            "custom_id": line["custom_id"],
+            "response": {"status_code": 200, "request_id": "req_batch", "body": reply},
+            "error": None,
+        }
+
+    def _file(self, file_id: str, lines: list[dict[str, Any]]) -> str:
+        self.files[file_id] = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        return file_id
+
+
+def _unfinished(line: dict[str, Any], code: str) -> dict[str, Any]:
+    message = "This request could not be executed before the completion window expired."
+    return {
+        "id": f"batch_req_{line['custom_id'][:12]}",
+        "custom_id": line["custom_id"],
+        "response": None,
+        "error": {"code": code, "message": message},
+    }
+
+
+def _ok(payload: object) -> BatchReply:
+    return BatchReply(200, json.dumps(payload).encode())
+
+
+def _missing(kind: str, name: str) -> BatchReply:
+    error = {
+        "message": f"No {kind} {name!r}.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    return BatchReply(404, json.dumps({"error": error}).encode())

@@ -1,0 +1,157 @@
+"""Batch mode against the loopback server's OpenAI Batch API (tests/helpers/batch_wire.py),
+through the real openai SDK: the same stored results as a realtime run at half the price, a
+killed run that re-attaches to its batches and pays for nothing twice, a create whose reply
+was lost found again instead of made twice, and expired batches whose unrun requests go into
+the next batch."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from skillmix.cli import app
+from skillmix.config import ModelEntry
+from tests.helpers.configs import run_config, write_config
+from tests.helpers.runs import graded, results, start_eval, stored
+from tests.helpers.wire_servers import ServerHandle, start_server
+
+MODEL = "openai/gpt-4o-mini"
+FAST = {"size": 20, "wait_s": 0.05, "poll_s": 0.02}
+
+
+def entry(server: ServerHandle, batch: dict[str, Any] | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"model": MODEL, "base_url": server.base_url + "/v1"}
+    if batch is not None:
+        found["batch"] = batch
+    return found
+
+
+def config(run_dir: Path, server: ServerHandle, batch: dict[str, Any] | None) -> dict[str, Any]:
+    model = entry(server, batch)
+    return run_config(run_dir, seed=3, k=[1, 2], items_per_k=10, students=[model], grader=model)
+
+
+def evaluate(tmp_path: Path, name: str, server: ServerHandle, batch: dict[str, Any] | None) -> Path:
+    run_dir = tmp_path / name
+    path = write_config(tmp_path / f"{name}.yaml", config(run_dir, server, batch))
+    result = CliRunner().invoke(app, ["eval", str(path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+@pytest.fixture
+def server() -> Iterator[ServerHandle]:
+    with start_server() as handle:
+        yield handle
+
+
+def batches(server: ServerHandle) -> dict[str, int]:
+    found: dict[str, int] = server.stats()["batches"]
+    return found
+
+
+def costs(run_dir: Path) -> list[tuple[Any, ...]]:
+    return stored(run_dir, "SELECT key, cost_usd FROM responses ORDER BY key")
+
+
+def test_a_batch_run_stores_what_a_realtime_run_does_at_half_the_price(
+    tmp_path: Path, server: ServerHandle
+) -> None:
+    realtime = evaluate(tmp_path, "realtime", server, None)
+    assert batches(server)["batches_created"] == 0
+    calls = server.stats()["completed"]
+    batched = evaluate(tmp_path, "batched", server, FAST)
+    assert server.stats()["completed"] == calls  # not one realtime call
+    made = batches(server)
+    assert made["batches_created"] >= 3  # turn 1, turn 2, gradings, pipelined
+    assert made["duplicate_submissions"] == 0 and made["billed_twice"] == 0
+    assert made["lines_billed"] == calls
+    assert graded(batched) == graded(realtime)
+    assert results(batched).equals(results(realtime))
+    cheap, full = dict(costs(batched)), dict(costs(realtime))
+    assert cheap.keys() == full.keys() and all(cost > 0 for cost in full.values())
+    assert all(cheap[key] == pytest.approx(full[key] / 2) for key in full)
+
+
+def test_a_lost_create_reply_is_found_by_its_tag_not_made_again(tmp_path: Path) -> None:
+    with start_server(drop_creates=2) as server:
+        reference = evaluate(tmp_path, "reference", server, None)
+        run_dir = evaluate(tmp_path, "dropped", server, FAST)
+        made = batches(server)
+    assert made["creates_dropped"] == 2
+    assert made["duplicate_submissions"] == 0 and made["billed_twice"] == 0
+    assert graded(run_dir) == graded(reference)
+
+
+def test_expired_batches_send_what_they_did_not_run_into_the_next(tmp_path: Path) -> None:
+    with start_server(expire_batches=2) as server:
+        reference = evaluate(tmp_path, "reference", server, None)
+        calls = server.stats()["completed"]
+        run_dir = evaluate(tmp_path, "expired", server, FAST)
+        made = batches(server)
+    assert made["billed_twice"] == 0 and made["duplicate_submissions"] == 0
+    assert made["lines_billed"] == calls  # every request paid for once
+    assert graded(run_dir) == graded(reference)
+
+
+def killed_after(
+    process: subprocess.Popen[Any], server: ServerHandle, made: int, pause: float
+) -> bool:
+    """SIGKILL the run `pause` s after the server has made `made` batches; whether it was
+    still running (False: it finished first)."""
+    deadline = time.monotonic() + 120
+    while batches(server)["batches_created"] < made and process.poll() is None:
+        assert time.monotonic() < deadline, "no batch made in time"
+        time.sleep(0.005)
+    time.sleep(pause)
+    running = process.poll() is None
+    if running:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return running
+
+
+def test_a_run_killed_again_and_again_re_attaches_and_pays_for_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """Kills right after a create reached the server (before or after it returned), and
+    while the batches are polled or harvested; each followed by the same command."""
+    slow = {"size": 6, "wait_s": 0.05, "poll_s": 0.1}
+    pauses = random.Random(1).choices([0.0, 0.05, 0.15, 0.3], k=8)
+    with start_server(drop_creates=1) as server:
+        reference = evaluate(tmp_path, "reference", server, None)
+        calls = server.stats()["completed"]
+        run_dir = tmp_path / "killed"
+        path = write_config(tmp_path / "killed.yaml", config(run_dir, server, slow))
+        kills = 0
+        for pause in pauses:
+            process = start_eval(path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            kills += killed_after(process, server, batches(server)["batches_created"] + 1, pause)
+        finished = start_eval(path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, errors = finished.communicate(timeout=300)
+        assert finished.returncode == 0, errors
+        made = batches(server)
+    assert kills >= 5
+    assert made["duplicate_submissions"] == 0 and made["billed_twice"] == 0
+    assert made["lines_billed"] == calls
+    assert graded(run_dir) == graded(reference)
+
+
+def test_batch_mode_is_refused_where_no_batch_api_exists() -> None:
+    with pytest.raises(ValueError, match="batch: is for openai/ models"):
+        ModelEntry.model_validate({"model": "llamacpp/smollm2", "batch": True})
+    with pytest.raises(ValueError, match="not a list of replicas"):
+        ModelEntry.model_validate(
+            {"model": MODEL, "base_url": ["http://a.test", "http://b.test"], "batch": True}
+        )
+    assert ModelEntry.model_validate({"model": MODEL, "batch": True}).batch is not None
+    assert ModelEntry.model_validate({"model": MODEL, "batch": False}).batch is None

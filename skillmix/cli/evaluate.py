@@ -27,7 +27,7 @@ def cost_line(total: float | None, budget_usd: float | None) -> str:
 def _dry_run(plan: RunPlan) -> None:
     from skillmix.protocol.student import turn1_messages
     from skillmix.results.terminal import print_estimates
-    from skillmix.run.estimate import estimate_run, total_cost
+    from skillmix.run.estimate import estimate_run, realtime_cost, total_cost
 
     config = plan.config
     console.print(
@@ -41,6 +41,10 @@ def _dry_run(plan: RunPlan) -> None:
         f"{cost_line(total_cost(rows), config.budget_usd)}; "
         f"grader re-asks (up to {config.grader_retries} per reply) are not counted"
     )
+    if any(row.realtime_usd is not None for row in rows):
+        realtime = realtime_cost(rows)
+        shown = "unknown" if realtime is None else f"${realtime:.4f}"
+        console.print(f"batch mode: the same calls in realtime would cost {shown}")
     first = turn1_messages(
         plan.items[0], plan.catalog, plan.prompts, config.students[0].system_prompt
     )

@@ -55,6 +55,8 @@ async def run_with_progress(runner: Runner, quiet: bool) -> RunStats:
         def show() -> None:
             stats = runner.stats
             text = stats_text(stats, runner.concurrency())
+            if batches := runner.calls.batch_line():
+                text += f" · {batches}"
             progress.update(task, total=stats.total, completed=stats.done, stats=text)
 
         async def refresh() -> None:

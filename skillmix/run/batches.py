@@ -41,6 +41,7 @@ from skillmix.run.store import RunStore
 
 Result = ModelOutput | LineFailed
 LOG = logging.getLogger(__name__)
+MAX_ROUND_FAILURES = 20  # rounds in a row whose API calls failed, before the waiting calls do
 
 
 class NoBatchApi(Exception):
@@ -73,6 +74,7 @@ class Batcher:
         self.watched: dict[str, Watched] = {}
         self.claimed: dict[str, str] = {}  # key -> the newest job holding it
         self.realtime = False
+        self.made = self.ended = 0  # batches made and ended by this process
         self._worker: asyncio.Task[None] | None = None
         for job in ledger.unfinished(model):
             self._watch(job.job, job.keys, job.batch_id)
@@ -104,12 +106,32 @@ class Batcher:
     # -- the worker ---------------------------------------------------------------------
 
     async def _work(self) -> None:
+        failures = 0
         while self.pending or self._waited_for():
-            while self._ready() and not self.realtime:
-                await self._submit()
-            for job in [j for j, w in self.watched.items() if w.results is None]:
-                await self._poll(job)
+            try:
+                await self._round()
+                failures = 0
+            except Exception as exc:  # the API unreachable, say: tried again next round
+                failures += 1
+                LOG.warning("%s: batch API call failed (%s)", self.model, exc)
+                if failures >= MAX_ROUND_FAILURES:
+                    self._fail_all(exc)
             await asyncio.sleep(self.settings.poll_s)
+
+    async def _round(self) -> None:
+        while self._ready() and not self.realtime:
+            await self._submit()
+        for job in [j for j, w in self.watched.items() if w.results is None]:
+            await self._poll(job)
+
+    def _fail_all(self, error: Exception) -> None:
+        """Every waiting call fails (a rerun re-attaches to the batches in the ledger)."""
+        for queue in [self.pending, *(w.waiting for w in self.watched.values())]:
+            for waiting in queue.values():
+                for future in waiting.futures:
+                    if not future.done():
+                        future.set_exception(error)
+            queue.clear()
 
     def _waited_for(self) -> bool:
         return any(w.waiting for w in self.watched.values())
@@ -144,6 +166,7 @@ class Batcher:
             return
         self.ledger.set_batch(job, batch_id)
         self.watched[job].batch_id = batch_id
+        self.made += 1
 
     async def _poll(self, job: str) -> None:
         watched = self.watched[job]
@@ -153,12 +176,16 @@ class Batcher:
                 self._requeue(job, list(watched.keys))
                 return
             self.ledger.set_batch(job, watched.batch_id)
-        with contextlib.suppress(openai.APIConnectionError, openai.InternalServerError):
+        try:
             state = await batch_state(self.client, watched.batch_id)
-            if state.ended:
-                watched.results = await batch_results(self.client, state)
-                self.ledger.set_status(job, ENDED)
-                self._deliver(job)
+        except openai.NotFoundError:  # deleted, or the provider lost it: sent again
+            self._requeue(job, list(watched.keys))
+            return
+        if state.ended:
+            watched.results = await batch_results(self.client, state)
+            self.ledger.set_status(job, ENDED)
+            self.ended += 1
+            self._deliver(job)
 
     # -- results ------------------------------------------------------------------------
 

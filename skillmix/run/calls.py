@@ -139,6 +139,15 @@ class StoredCalls:
             b.settings.size * b.settings.max_batches for b in self.batchers.values()
         )
 
+    def batch_line(self) -> str:
+        """The batches of this process, for the progress line ("" without batch mode)."""
+        found = list(self.batchers.values())
+        if not found:
+            return ""
+        made, ended = sum(b.made for b in found), sum(b.ended for b in found)
+        flying, queued = sum(b.batches_in_flight for b in found), sum(len(b.pending) for b in found)
+        return f"batches {made} made, {flying} in flight, {ended} ended, {queued} requests queued"
+
     async def aclose_batchers(self) -> None:
         for batcher in self.batchers.values():
             await batcher.aclose()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from skillmix.config import ModelEntry
 from skillmix.models import ChatMessage, ModelRequest, Usage
-from skillmix.models.prices import PriceTable
+from skillmix.models.prices import BATCH_PRICE_SHARE, PriceTable
 from skillmix.protocol.rubric import sentence_limit
 from skillmix.protocol.student import turn1_messages, turn2_messages
 from skillmix.records import message_text
@@ -25,7 +25,18 @@ class Estimate:
     calls: int
     input_tokens: int
     output_tokens: int  # an upper bound: every reply at max_tokens
-    cost_usd: float | None
+    cost_usd: float | None  # what the run pays: at batch prices in batch mode
+    realtime_usd: float | None = None  # the same calls at realtime prices (batch mode only)
+
+
+def priced(entry: ModelEntry, role: str, calls: int, usage: Usage, prices: PriceTable) -> Estimate:
+    """A row at the entry's prices: batch prices in batch mode, with the realtime ones beside."""
+    tokens = (usage.input_tokens, usage.output_tokens)
+    cost = prices.cost(entry.model, usage)
+    if entry.batch is None or cost is None:
+        return Estimate(entry.label, role, calls, *tokens, cost)
+    batch = cost * BATCH_PRICE_SHARE
+    return Estimate(entry.label, f"{role} (batch)", calls, *tokens, batch, cost)
 
 
 def total_cost(rows: list[Estimate]) -> float | None:
@@ -70,16 +81,7 @@ def estimate_run(plan: RunPlan) -> list[Estimate]:
             tokens_in += (_tokens(first) + _tokens(second)) * repeats
         calls = 2 * len(plan.items) * repeats
         usage = Usage(tokens_in, calls * _max_output(entry))
-        rows.append(
-            Estimate(
-                entry.label,
-                "student",
-                calls,
-                usage.input_tokens,
-                usage.output_tokens,
-                prices.cost(entry.model, usage),
-            )
-        )
+        rows.append(priced(entry, "student", calls, usage, prices))
     for item in plan.items:
         answer = "x" * (TOKENS_PER_SENTENCE * sentence_limit(item.k) * CHARS_PER_TOKEN)
         rubric = plan.rubric(item)
@@ -88,14 +90,10 @@ def estimate_run(plan: RunPlan) -> list[Estimate]:
     grader_calls = len(config.students) * len(plan.items) * repeats * config.gradings
     grader_in *= len(config.students) * repeats * config.gradings
     usage = Usage(grader_in, grader_calls * _max_output(config.grader))
-    rows.append(
-        Estimate(
-            config.grader.label,
-            "grader",
-            grader_calls,
-            usage.input_tokens,
-            usage.output_tokens,
-            prices.cost(config.grader.model, usage),
-        )
-    )
+    rows.append(priced(config.grader, "grader", grader_calls, usage, prices))
     return rows
+
+
+def realtime_cost(rows: list[Estimate]) -> float | None:
+    """The rows' dollars at realtime prices (what batch mode saves is the difference)."""
+    return total_cost([replace(r, cost_usd=r.realtime_usd or r.cost_usd) for r in rows])

@@ -6,7 +6,8 @@ Each line of a batch is answered as the same body would be in realtime (the serv
 reply function), so a batch run and a realtime run can be compared record for record.
 
 Time is virtual: every retrieve of a batch moves it one step (validating -> in_progress ->
-finalizing -> completed), so a test runs a 24-hour batch in milliseconds. Knobs:
+finalizing -> completed), so a test runs a 24-hour batch in milliseconds; or, with
+``latency_s``, a batch completes that many real seconds after its create (benchmarks). Knobs:
 - ``drop_creates``: the first N creates make the batch, then reset the connection instead of
   answering (what a client sees of a timeout after the server accepted);
 - ``expire_batches``: the first N batches expire after in_progress, half their lines
@@ -22,6 +23,7 @@ import email.policy
 import hashlib
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ class Batch:
     output_file_id: str | None = None
     error_file_id: str | None = None
     expire: bool = False
+    started: float = field(default_factory=time.monotonic)
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0})
 
     def as_json(self) -> dict[str, Any]:
@@ -97,8 +100,11 @@ class BatchStats:
 class BatchApi:
     """The files and batches of one server process."""
 
-    def __init__(self, answer: Answer, drop_creates: int = 0, expire_batches: int = 0):
+    def __init__(
+        self, answer: Answer, drop_creates: int = 0, expire_batches: int = 0, latency_s: float = 0
+    ):
         self.answer = answer
+        self.latency_s = latency_s
         self.drop_creates = drop_creates
         self.expire_batches = expire_batches
         self.files: dict[str, bytes] = {}
@@ -209,6 +215,13 @@ class BatchApi:
     def _step(self, batch: Batch) -> None:
         """One poll's worth of virtual time."""
         if batch.status in TERMINAL:
+            return
+        if self.latency_s > 0:
+            done = time.monotonic() - batch.started >= self.latency_s
+            if done:
+                self._finish(batch, "completed", finished=len(batch.custom_ids))
+            else:
+                batch.status = "in_progress"
             return
         if batch.expire and batch.status == "in_progress":
             self._finish(batch, "expired", finished=len(batch.custom_ids) // 2)

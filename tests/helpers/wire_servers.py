@@ -230,6 +230,8 @@ class ServerConfig:
     verdicts: Path | None = None  # JSON {question text: "Yes" | "No" | P(Yes)} for vision requests
     drop_creates: int = 0  # batches: the first N creates are made, then the connection reset
     expire_batches: int = 0  # batches: the first N expire with half their lines finished
+    batch_api: bool = True  # False: no /v1/files nor /v1/batches (a vLLM or llama.cpp server)
+    batch_latency_s: float = 0.0  # > 0: a batch completes this long after its create
 
 
 def messages_digest(messages: object) -> str:
@@ -668,8 +670,9 @@ class WireServer:
         self._replies: dict[str, str] = json.loads(replies.read_text("utf-8")) if replies else {}
         verdicts = self.config.verdicts
         self._verdicts = image_wire.load_verdicts(verdicts) if verdicts else {}
+        config = self.config
         self.batches = BatchApi(
-            self._batch_answer, self.config.drop_creates, self.config.expire_batches
+            self._batch_answer, config.drop_creates, config.expire_batches, config.batch_latency_s
         )
 
     def _batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -815,7 +818,7 @@ class WireServer:
         path = request.path
         if path != STATS_PATH:
             self.stats.requests[path] += 1
-        if self.batches.handles(path):
+        if self.config.batch_api and self.batches.handles(path):
             found = self.batches.dispatch(request.method, path, request.headers, request.body)
             reply = Reply(found.status, found.body, reset=found.reset)
         elif path in API_PATHS:
@@ -959,6 +962,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--drop-creates", type=int, default=0, help="batches: reset N creates")
     parser.add_argument("--expire-batches", type=int, default=0, help="batches: expire N")
+    parser.add_argument("--no-batch-api", action="store_true", help="404 on the batch paths")
+    parser.add_argument("--batch-latency-s", type=float, default=0.0, help="batches take this")
     parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
@@ -1015,6 +1020,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdicts=args.verdicts,
         drop_creates=args.drop_creates,
         expire_batches=args.expire_batches,
+        batch_api=not args.no_batch_api,
+        batch_latency_s=args.batch_latency_s,
     )
     server = WireServer(config)  # a bad --replies or --verdicts file fails here, cleanly
     _raise_fd_limit()
@@ -1079,6 +1086,8 @@ def start_server(
     verdicts: Path | None = None,
     drop_creates: int = 0,
     expire_batches: int = 0,
+    batch_api: bool = True,
+    batch_latency_s: float = 0.0,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -1105,6 +1114,8 @@ def start_server(
     if pass_rate is not None:
         command += ["--pass-rate", str(pass_rate)]
     command += ["--drop-creates", str(drop_creates), "--expire-batches", str(expire_batches)]
+    command += [] if batch_api else ["--no-batch-api"]
+    command += ["--batch-latency-s", str(batch_latency_s)]
     command.append("--exit-on-stdin-eof")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

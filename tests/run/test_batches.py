@@ -6,8 +6,11 @@ the next batch."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -15,11 +18,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
+from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
 from skillmix.cli import app
-from skillmix.config import ModelEntry
+from skillmix.config import BatchSettings, ModelEntry
+from skillmix.run.batch_store import BatchLedger
+from skillmix.run.batches import Batcher
+from skillmix.run.loop import run_async
+from skillmix.run.opening import open_run
+from skillmix.run.plan import build_plan
+from skillmix.run.runner import Runner
+from skillmix.run.store import RunStore
 from tests.helpers.configs import run_config, write_config
 from tests.helpers.runs import graded, results, start_eval, stored
 from tests.helpers.wire_servers import ServerHandle, start_server
@@ -80,6 +92,19 @@ def test_a_batch_run_stores_what_a_realtime_run_does_at_half_the_price(
     cheap, full = dict(costs(batched)), dict(costs(realtime))
     assert cheap.keys() == full.keys() and all(cost > 0 for cost in full.values())
     assert all(cheap[key] == pytest.approx(full[key] / 2) for key in full)
+
+
+def test_the_progress_line_counts_the_batches(tmp_path: Path, server: ServerHandle) -> None:
+    plan = build_plan(config(tmp_path / "run", server, FAST))
+    store = open_run(plan)
+    runner = Runner(plan, store)
+    assert runner.calls.batch_line() == ("batches 0 made, 0 in flight, 0 ended, 0 requests queued")
+    run_async(runner.run())
+    store.close()
+    made = batches(server)["batches_created"]
+    assert runner.calls.batch_line() == (
+        f"batches {made} made, 0 in flight, {made} ended, 0 requests queued"
+    )
 
 
 def test_a_lost_create_reply_is_found_by_its_tag_not_made_again(tmp_path: Path) -> None:
@@ -146,6 +171,47 @@ def test_a_run_killed_again_and_again_re_attaches_and_pays_for_nothing_twice(
     assert graded(run_dir) == graded(reference)
 
 
+def test_a_server_without_a_batch_api_is_told_once_and_answered_realtime(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_server(batch_api=False) as server:
+        reference = evaluate(tmp_path, "reference", server, None)
+        calls = server.stats()["completed"]
+        with caplog.at_level(logging.WARNING, logger="skillmix.run.batches"):
+            run_dir = evaluate(tmp_path, "plain", server, FAST)
+        assert server.stats()["completed"] == 2 * calls  # realtime, every call
+        assert server.stats()["requests"]["/v1/files"] == 1  # asked once
+    said = [r.getMessage() for r in caplog.records if "no batch API" in r.getMessage()]
+    assert len(said) == 1, said
+    assert graded(run_dir) == graded(reference)
+    assert dict(costs(run_dir)) == dict(costs(reference))  # the realtime price
+
+
+def test_a_dry_run_shows_batch_prices_beside_realtime_ones(
+    tmp_path: Path, server: ServerHandle
+) -> None:
+    def dry_run(name: str, batch: dict[str, Any] | None) -> str:
+        path = write_config(tmp_path / f"{name}.yaml", config(tmp_path / name, server, batch))
+        result = CliRunner().invoke(app, ["eval", str(path), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def dollars(line: str) -> float:
+        return float(re.findall(r"\$([0-9.]+)", line)[0])
+
+    realtime, batched = dry_run("realtime", None), dry_run("batched", FAST)
+
+    def line(output: str, start: str) -> str:
+        return next(text for text in output.splitlines() if text.startswith(start))
+
+    total = line(realtime, "estimated cost:")
+    saving, batch_total = line(batched, "batch mode:"), line(batched, "estimated cost:")
+    assert dollars(saving) == pytest.approx(dollars(total), abs=1e-4)
+    assert dollars(batch_total) == pytest.approx(dollars(total) / 2, abs=1e-4)
+    assert "student (batch)" in batched and "grader (batch)" in batched
+    assert "(batch)" not in realtime and "batch mode" not in realtime
+
+
 def test_batch_mode_is_refused_where_no_batch_api_exists() -> None:
     with pytest.raises(ValueError, match="batch: is for openai/ models"):
         ModelEntry.model_validate({"model": "llamacpp/smollm2", "batch": True})
@@ -155,3 +221,21 @@ def test_batch_mode_is_refused_where_no_batch_api_exists() -> None:
         )
     assert ModelEntry.model_validate({"model": MODEL, "batch": True}).batch is not None
     assert ModelEntry.model_validate({"model": MODEL, "batch": False}).batch is None
+
+
+def test_calls_fail_once_the_batch_api_stays_unreachable(tmp_path: Path) -> None:
+    """Round after round of refused connections: the waiting calls fail (and are recorded
+    as failed) instead of waiting for ever; the job stays in the ledger for a rerun."""
+    store = RunStore(tmp_path)
+    client = AsyncOpenAI(api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=0)
+    batcher = Batcher(BatchLedger(store), MODEL, client, BatchSettings(wait_s=0, poll_s=0.001))
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def ask() -> None:
+        with pytest.raises(openai.APIConnectionError):
+            await asyncio.wait_for(batcher.generate("k" * 64, body), timeout=30)
+        await batcher.aclose()
+
+    asyncio.run(ask())
+    assert [job.keys for job in BatchLedger(store).unfinished(MODEL)] == [("k" * 64,)]
+    store.close()

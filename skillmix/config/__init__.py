@@ -127,6 +127,9 @@ class BatchSettings(Strict):
     wait_s: Number = Field(default=60, ge=0)  # a smaller batch is sent once its oldest waited
     poll_s: Number = Field(default=30, gt=0, le=3600)  # between polls of the batches in flight
     max_batches: int = Field(default=50, ge=1, le=2000, strict=True)  # in flight at once
+    # a batch older than this is cancelled; once the cancel has ended, what it did not run
+    # goes realtime (None: batches run their 24 hours)
+    cancel_after_s: Number | None = Field(default=None, gt=0)
 
 
 class ModelEntry(Strict):

@@ -18,6 +18,7 @@ from skillmix.models.openai_api import parse_reply
 ENDPOINT = "/v1/chat/completions"
 JOB_TAG = "skillmix_job"
 MAX_REQUESTS = 50_000  # per batch (the API's limit)
+MAX_BATCH_BYTES = 190_000_000  # per input file, under the API's 200 MB
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 # per-line errors that mean "not run": the request goes into another batch
 NOT_RUN = frozenset({"batch_expired", "batch_cancelled", "request_timeout"})
@@ -38,6 +39,7 @@ class BatchState:
     status: str  # the API's; an unknown one is not terminal
     output_file_id: str | None
     error_file_id: str | None
+    errors: tuple[tuple[str, str], ...] = ()  # a failed batch's (code, message), at validation
 
     @property
     def ended(self) -> bool:
@@ -73,14 +75,32 @@ async def find_batch(client: Any, job: str) -> str | None:
 
 async def batch_state(client: Any, batch_id: str) -> BatchState:
     batch = await client.batches.retrieve(batch_id)
+    errors = (
+        tuple((str(e.code or ""), str(e.message or "")) for e in (batch.errors.data or []))
+        if batch.errors
+        else ()
+    )
     return BatchState(
-        batch_id, str(batch.status), batch.output_file_id or None, batch.error_file_id or None
+        batch_id,
+        str(batch.status),
+        batch.output_file_id or None,
+        batch.error_file_id or None,
+        errors,
     )
 
 
-async def batch_results(client: Any, state: BatchState) -> dict[str, ModelOutput | LineFailed]:
+async def cancel_batch(client: Any, batch_id: str) -> None:
+    await client.batches.cancel(batch_id)
+
+
+async def batch_results(
+    client: Any, state: BatchState, keys: tuple[str, ...]
+) -> dict[str, ModelOutput | LineFailed]:
     """Each answered custom_id's output or failure, from both files of an ended batch (an
-    expired or cancelled one has the finished requests in its output file)."""
+    expired or cancelled one has the finished requests in its output file); every key of a
+    batch that failed validation fails alike."""
+    if state.status == "failed":  # refused at validation: no line was run
+        return dict.fromkeys(keys, validation_failure(state))
     results: dict[str, ModelOutput | LineFailed] = {}
     for file_id in (state.output_file_id, state.error_file_id):
         if file_id is None:
@@ -91,6 +111,13 @@ async def batch_results(client: Any, state: BatchState) -> dict[str, ModelOutput
                 line = json.loads(text)
                 results[line["custom_id"]] = line_result(line)
     return results
+
+
+def validation_failure(state: BatchState) -> LineFailed:
+    """Why a batch was refused: over the enqueued-token limit (sent again later) or an input
+    the API will not take (each call fails)."""
+    code, message = state.errors[0] if state.errors else ("failed", "no reason given")
+    return LineFailed(f"batch refused: {code}: {message}", retry=code == "token_limit_exceeded")
 
 
 def line_result(line: dict[str, Any]) -> ModelOutput | LineFailed:

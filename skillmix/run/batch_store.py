@@ -26,6 +26,7 @@ class Job:
     batch_id: str | None  # None: created or not, unknown yet (a create that did not return)
     status: str
     keys: tuple[str, ...]
+    created: float  # time.time() of its entry
 
 
 class BatchLedger:
@@ -66,16 +67,16 @@ class BatchLedger:
         """The model's jobs, oldest first, that hold a key with no stored response (their
         batches are polled again, or harvested again, on a rerun)."""
         rows = self.store.db.execute(
-            "SELECT j.job, j.batch_id, j.status, m.key FROM batch_jobs j "
+            "SELECT j.job, j.batch_id, j.status, j.created, m.key FROM batch_jobs j "
             "JOIN batch_members m ON m.job = j.job WHERE j.model = ? AND j.status != ? "
             "AND j.job IN (SELECT m2.job FROM batch_members m2 WHERE NOT EXISTS "
             "(SELECT 1 FROM responses r WHERE r.key = m2.key)) ORDER BY j.created, m.key",
             (model, ABANDONED),
         ).fetchall()
-        jobs: dict[str, tuple[str | None, str, list[str]]] = {}
-        for job, batch_id, status, key in rows:
-            jobs.setdefault(job, (batch_id, status, []))[2].append(key)
-        return [Job(job, b, s, tuple(keys)) for job, (b, s, keys) in jobs.items()]
+        jobs: dict[str, tuple[str | None, str, float, list[str]]] = {}
+        for job, batch_id, status, created, key in rows:
+            jobs.setdefault(job, (batch_id, status, created, []))[3].append(key)
+        return [Job(job, b, s, tuple(keys), c) for job, (b, s, c, keys) in jobs.items()]
 
     def batches_made(self, model: str) -> int:
         row = self.store.db.execute(

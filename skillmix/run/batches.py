@@ -25,13 +25,14 @@ import openai
 
 from skillmix.config import BatchSettings, ModelEntry
 from skillmix.errors import SkillmixError
-from skillmix.models import ModelBackend, ModelOutput
+from skillmix.models import ModelBackend, ModelOutput, openai_batch
 from skillmix.models.openai_api import OpenAIBackend
 from skillmix.models.openai_batch import (
     LineFailed,
     batch_line,
     batch_results,
     batch_state,
+    cancel_batch,
     create_batch,
     find_batch,
     uncertain,
@@ -41,11 +42,13 @@ from skillmix.run.store import RunStore
 
 Result = ModelOutput | LineFailed
 LOG = logging.getLogger(__name__)
+MAX_TRIES = 5  # batches a call may go unrun in (expired, refused, a 5xx line) before it fails
 MAX_ROUND_FAILURES = 20  # rounds in a row whose API calls failed, before the waiting calls do
 
 
-class NoBatchApi(Exception):
-    """The endpoint has no batch API (a vLLM or llama.cpp server): calls go realtime."""
+class RunRealtime(Exception):
+    """This call goes realtime: the endpoint has no batch API (a vLLM or llama.cpp server), or
+    its batch was cancelled as a straggler before it ran the call."""
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Waiting:
     line: str
     futures: list[asyncio.Future[ModelOutput]] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
+    tries: int = 0  # batches it was sent in that did not run it
 
 
 @dataclass
@@ -61,8 +65,10 @@ class Watched:
 
     keys: tuple[str, ...]
     batch_id: str | None
+    created: float = field(default_factory=time.time)
     waiting: dict[str, Waiting] = field(default_factory=dict)  # the keys asked for so far
     results: dict[str, Result] | None = None
+    cancelled: bool = False  # by this run, as a straggler: what it did not run goes realtime
 
 
 class Batcher:
@@ -77,7 +83,7 @@ class Batcher:
         self.made = self.ended = 0  # batches made and ended by this process
         self._worker: asyncio.Task[None] | None = None
         for job in ledger.unfinished(model):
-            self._watch(job.job, job.keys, job.batch_id)
+            self._watch(job.job, job.keys, job.batch_id, job.created)
 
     @property
     def batches_in_flight(self) -> int:
@@ -86,7 +92,7 @@ class Batcher:
     async def generate(self, key: str, body: dict[str, Any]) -> ModelOutput:
         """The output for one call, once a batch has answered it."""
         if self.realtime:
-            raise NoBatchApi(self.model)
+            raise RunRealtime(self.model)
         future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
         job = self.claimed.get(key)
         queue = self.pending if job is None else self.watched[job].waiting
@@ -143,8 +149,19 @@ class Batcher:
         full = len(self.pending) >= self.settings.size
         return full or time.monotonic() - oldest >= self.settings.wait_s
 
+    def _next_keys(self) -> list[str]:
+        """The oldest waiting keys, at most `size` of them and the API's bytes per file."""
+        keys: list[str] = []
+        size = 0
+        for key, waiting in self.pending.items():
+            size += len(waiting.line) + 1
+            if len(keys) == self.settings.size or (keys and size > openai_batch.MAX_BATCH_BYTES):
+                break
+            keys.append(key)
+        return keys
+
     async def _submit(self) -> None:
-        keys = list(self.pending)[: self.settings.size]
+        keys = self._next_keys()
         taken = {key: self.pending.pop(key) for key in keys}
         job = self.ledger.open_job(self.model, keys)  # committed before the create
         self._watch(job, tuple(keys), None)
@@ -181,11 +198,25 @@ class Batcher:
         except openai.NotFoundError:  # deleted, or the provider lost it: sent again
             self._requeue(job, list(watched.keys))
             return
-        if state.ended:
-            watched.results = await batch_results(self.client, state)
-            self.ledger.set_status(job, ENDED)
-            self.ended += 1
-            self._deliver(job)
+        if not state.ended:
+            await self._cancel_if_straggling(watched, state.status)
+            return
+        if state.status == "cancelled" and self.settings.cancel_after_s is not None:
+            watched.cancelled = True  # (by this run before it was killed, say)
+        watched.results = await batch_results(self.client, state, watched.keys)
+        self.ledger.set_status(job, ENDED)
+        self.ended += 1
+        self._deliver(job)
+
+    async def _cancel_if_straggling(self, watched: Watched, status: str) -> None:
+        """A batch older than cancel_after_s is cancelled; its calls wait for the cancel to
+        end (what runs meanwhile is billed) and then go realtime."""
+        limit = self.settings.cancel_after_s
+        if limit is None or watched.cancelled or time.time() - watched.created < limit:
+            return
+        if status != "cancelling":
+            await cancel_batch(self.client, str(watched.batch_id))
+        watched.cancelled = True
 
     # -- results ------------------------------------------------------------------------
 
@@ -197,9 +228,15 @@ class Batcher:
         for key, waiting in list(watched.waiting.items()):
             del watched.waiting[key]
             result = watched.results.get(key, LineFailed("not in the results", retry=True))
-            if isinstance(result, LineFailed) and result.retry:
-                self._pend(key, waiting)
+            if isinstance(result, LineFailed) and result.retry and watched.cancelled:
+                for future in waiting.futures:
+                    future.set_exception(RunRealtime(f"{self.model}: its batch was cancelled"))
                 continue
+            if isinstance(result, LineFailed) and result.retry:
+                waiting.tries += 1
+                if waiting.tries < MAX_TRIES:
+                    self._pend(key, waiting)
+                    continue
             for future in waiting.futures:
                 if future.done():
                     continue
@@ -211,11 +248,13 @@ class Batcher:
     def _pend(self, key: str, waiting: Waiting) -> None:
         """A key back in the queue, for the next batch."""
         self.claimed.pop(key, None)
-        found = self.pending.setdefault(key, Waiting(waiting.line))
+        found = self.pending.setdefault(key, Waiting(waiting.line, tries=waiting.tries))
         found.futures += waiting.futures
 
-    def _watch(self, job: str, keys: tuple[str, ...], batch_id: str | None) -> None:
-        self.watched[job] = Watched(keys, batch_id)
+    def _watch(
+        self, job: str, keys: tuple[str, ...], batch_id: str | None, created: float | None = None
+    ) -> None:
+        self.watched[job] = Watched(keys, batch_id, created or time.time())
         for key in keys:
             self.claimed[key] = job
 
@@ -243,10 +282,10 @@ class Batcher:
     def _no_batch_api(self, job: str) -> None:
         LOG.warning("%s: the endpoint has no batch API; its calls go realtime", self.model)
         self.realtime = True
-        self._fail(job, NoBatchApi(self.model))
+        self._fail(job, RunRealtime(self.model))
         for waiting in self.pending.values():
             for future in waiting.futures:
-                future.set_exception(NoBatchApi(self.model))
+                future.set_exception(RunRealtime(self.model))
         self.pending.clear()
 
 

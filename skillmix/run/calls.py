@@ -32,7 +32,7 @@ from skillmix.models.openai_batch import LineFailed
 from skillmix.models.prices import BATCH_PRICE_SHARE, PriceTable
 from skillmix.models.retry import generate_with_retries
 from skillmix.records import Spend
-from skillmix.run.batches import NoBatchApi, batchers
+from skillmix.run.batches import RunRealtime, batchers
 from skillmix.run.conceptmix.store import ImageFiles
 from skillmix.run.estimate import usage_bound
 from skillmix.run.store import RunStore
@@ -252,7 +252,7 @@ class StoredCalls:
         batcher = self.batchers.get(id(backend))
         if batcher is not None and not batcher.realtime:
             on_attempt()
-            with contextlib.suppress(NoBatchApi):
+            with contextlib.suppress(RunRealtime):
                 output = await batcher.generate(key, backend.wire_body(request))
                 return replace(output, batched=True)
         return await generate_with_retries(

@@ -11,7 +11,10 @@ finalizing -> completed), so a test runs a 24-hour batch in milliseconds; or, wi
 - ``drop_creates``: the first N creates make the batch, then reset the connection instead of
   answering (what a client sees of a timeout after the server accepted);
 - ``expire_batches``: the first N batches expire after in_progress, half their lines
-  finished (in the output file, billed) and the rest ``batch_expired`` lines in the error file.
+  finished (in the output file, billed) and the rest ``batch_expired`` lines in the error file;
+- cancel: ``cancelling`` until the next poll, then ``cancelled`` with half its lines run;
+- ``refuse_batches``: the first N batches fail validation, ``token_limit_exceeded`` (a batch
+  holding a request for the model ``REFUSED_MODEL`` always fails validation, ``model_not_found``).
 Counted for ``/stats``: batches created, lines billed, and each custom_id billed or submitted
 again while an earlier batch holding it is live or billed it (a duplicate submission).
 Standard library only."""
@@ -33,6 +36,7 @@ FILES_PATH = "/v1/files"
 BATCHES_PATH = "/v1/batches"
 STEPS = ("validating", "in_progress", "finalizing", "completed")
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
+REFUSED_MODEL = "batch-refused"
 Answer = Callable[[dict[str, Any]], dict[str, Any]]  # a chat body -> its chat.completion
 
 
@@ -54,6 +58,7 @@ class Batch:
     output_file_id: str | None = None
     error_file_id: str | None = None
     expire: bool = False
+    refusal: str | None = None  # the code it fails validation with
     started: float = field(default_factory=time.monotonic)
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0})
 
@@ -71,6 +76,12 @@ class Batch:
             "output_file_id": self.output_file_id,
             "error_file_id": self.error_file_id,
             "metadata": self.metadata,
+            "errors": None
+            if self.refusal is None
+            else {
+                "object": "list",
+                "data": [{"code": self.refusal, "message": "refused", "line": None, "param": None}],
+            },
             "request_counts": {
                 "total": self.counts["total"],
                 "completed": completed,
@@ -86,6 +97,7 @@ class BatchStats:
     lines_billed: int = 0
     billed: Counter[str] = field(default_factory=Counter)  # custom_id -> times billed
     duplicate_submissions: int = 0  # custom_ids sent while live or already billed
+    paid_twice: int = 0  # realtime calls of a body a batch ran
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +106,7 @@ class BatchStats:
             "lines_billed": self.lines_billed,
             "billed_twice": sum(1 for n in self.billed.values() if n > 1),
             "duplicate_submissions": self.duplicate_submissions,
+            "paid_twice": self.paid_twice,
         }
 
 
@@ -101,15 +114,27 @@ class BatchApi:
     """The files and batches of one server process."""
 
     def __init__(
-        self, answer: Answer, drop_creates: int = 0, expire_batches: int = 0, latency_s: float = 0
+        self,
+        answer: Answer,
+        drop_creates: int = 0,
+        expire_batches: int = 0,
+        latency_s: float = 0,
+        refuse_batches: int = 0,
     ):
         self.answer = answer
+        self.refuse_batches = refuse_batches
         self.latency_s = latency_s
         self.drop_creates = drop_creates
         self.expire_batches = expire_batches
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, Batch] = {}
+        self.billed_bodies: set[str] = set()  # what a batch ran: not to be paid for again
         self.stats = BatchStats()
+
+    def realtime_call(self, body: dict[str, Any]) -> None:
+        """A realtime call answered: counted if a batch already ran (and billed) its body."""
+        if canonical(body) in self.billed_bodies:
+            self.stats.paid_twice += 1
 
     def handles(self, path: str) -> bool:
         return path.split("?")[0].startswith((FILES_PATH, BATCHES_PATH))
@@ -176,6 +201,10 @@ class BatchApi:
             created_at=len(self.batches),
             expire=self.stats.batches_created < self.expire_batches,
         )
+        if any(line["body"].get("model") == REFUSED_MODEL for line in lines):
+            batch.refusal = "model_not_found"
+        elif self.stats.batches_created < self.refuse_batches:
+            batch.refusal = "token_limit_exceeded"
         batch.counts["total"] = len(lines)
         self.batches[batch.id] = batch
         self.stats.batches_created += 1
@@ -208,13 +237,21 @@ class BatchApi:
         )
 
     def _cancel(self, batch: Batch) -> BatchReply:
+        """`cancelling` until the next poll, which finds it `cancelled` with half its lines
+        run (and billed): what ran while the cancel was pending."""
         if batch.status not in TERMINAL:
-            self._finish(batch, "cancelled", finished=0)
+            batch.status = "cancelling"
         return _ok(batch.as_json())
 
     def _step(self, batch: Batch) -> None:
         """One poll's worth of virtual time."""
         if batch.status in TERMINAL:
+            return
+        if batch.status == "cancelling":
+            self._finish(batch, "cancelled", finished=len(batch.custom_ids) // 2)
+            return
+        if batch.refusal is not None:
+            batch.status = "failed"
             return
         if self.latency_s > 0:
             done = time.monotonic() - batch.started >= self.latency_s
@@ -244,6 +281,7 @@ class BatchApi:
         errors = [_unfinished(line, code) for line in left] if code else []
         for line in done:
             self.stats.billed[line["custom_id"]] += 1
+            self.billed_bodies.add(canonical(line["body"]))
         self.stats.lines_billed += len(done)
         batch.output_file_id = self._file(f"{batch.id}-output", output[::-1])  # any order
         batch.error_file_id = self._file(f"{batch.id}-errors", errors) if errors else None
@@ -263,6 +301,10 @@ class BatchApi:
     def _file(self, file_id: str, lines: list[dict[str, Any]]) -> str:
         self.files[file_id] = "".join(json.dumps(line) + "\n" for line in lines).encode()
         return file_id
+
+
+def canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
 def _unfinished(line: dict[str, Any], code: str) -> dict[str, Any]:

@@ -232,6 +232,7 @@ class ServerConfig:
     expire_batches: int = 0  # batches: the first N expire with half their lines finished
     batch_api: bool = True  # False: no /v1/files nor /v1/batches (a vLLM or llama.cpp server)
     batch_latency_s: float = 0.0  # > 0: a batch completes this long after its create
+    refuse_batches: int = 0  # batches: the first N fail validation (token_limit_exceeded)
 
 
 def messages_digest(messages: object) -> str:
@@ -672,7 +673,11 @@ class WireServer:
         self._verdicts = image_wire.load_verdicts(verdicts) if verdicts else {}
         config = self.config
         self.batches = BatchApi(
-            self._batch_answer, config.drop_creates, config.expire_batches, config.batch_latency_s
+            self._batch_answer,
+            config.drop_creates,
+            config.expire_batches,
+            config.batch_latency_s,
+            config.refuse_batches,
         )
 
     def _batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -879,6 +884,7 @@ class WireServer:
             self.stats.images_generated += len(payload["data"])
             self.stats.image_prompts[image_wire.prompt_digest(body["prompt"])] += 1
         elif api == "openai":
+            self.batches.realtime_call(body)
             given = self._replies.get(messages_digest(body["messages"]))
             payload = _openai_reply(body, digest, given, self.config.pass_rate, self._verdicts)
             if image_wire.openai_images(body["messages"]):
@@ -964,6 +970,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--expire-batches", type=int, default=0, help="batches: expire N")
     parser.add_argument("--no-batch-api", action="store_true", help="404 on the batch paths")
     parser.add_argument("--batch-latency-s", type=float, default=0.0, help="batches take this")
+    parser.add_argument("--refuse-batches", type=int, default=0, help="batches: refuse N")
     parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
@@ -1022,6 +1029,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         expire_batches=args.expire_batches,
         batch_api=not args.no_batch_api,
         batch_latency_s=args.batch_latency_s,
+        refuse_batches=args.refuse_batches,
     )
     server = WireServer(config)  # a bad --replies or --verdicts file fails here, cleanly
     _raise_fd_limit()
@@ -1088,6 +1096,7 @@ def start_server(
     expire_batches: int = 0,
     batch_api: bool = True,
     batch_latency_s: float = 0.0,
+    refuse_batches: int = 0,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -1115,7 +1124,7 @@ def start_server(
         command += ["--pass-rate", str(pass_rate)]
     command += ["--drop-creates", str(drop_creates), "--expire-batches", str(expire_batches)]
     command += [] if batch_api else ["--no-batch-api"]
-    command += ["--batch-latency-s", str(batch_latency_s)]
+    command += ["--batch-latency-s", str(batch_latency_s), "--refuse-batches", str(refuse_batches)]
     command.append("--exit-on-stdin-eof")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

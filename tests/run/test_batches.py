@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.config import BatchSettings, ModelEntry
+from skillmix.models import openai_batch
 from skillmix.run.batch_store import BatchLedger
 from skillmix.run.batches import Batcher
 from skillmix.run.loop import run_async
@@ -32,6 +33,7 @@ from skillmix.run.opening import open_run
 from skillmix.run.plan import build_plan
 from skillmix.run.runner import Runner
 from skillmix.run.store import RunStore
+from tests.helpers.batch_wire import REFUSED_MODEL
 from tests.helpers.configs import run_config, write_config
 from tests.helpers.runs import graded, results, start_eval, stored
 from tests.helpers.wire_servers import ServerHandle, start_server
@@ -94,6 +96,17 @@ def test_a_batch_run_stores_what_a_realtime_run_does_at_half_the_price(
     assert all(cheap[key] == pytest.approx(full[key] / 2) for key in full)
 
 
+def test_batches_are_split_at_the_bytes_an_input_file_may_hold(
+    tmp_path: Path, server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = evaluate(tmp_path, "whole", server, {**FAST, "size": 1000, "wait_s": 0.5})
+    unsplit = batches(server)["batches_created"]
+    monkeypatch.setattr(openai_batch, "MAX_BATCH_BYTES", 4000)
+    split = evaluate(tmp_path, "split", server, {**FAST, "size": 1000, "wait_s": 0.5})
+    assert batches(server)["batches_created"] - unsplit > 2 * unsplit
+    assert graded(split) == graded(whole)
+
+
 def test_the_progress_line_counts_the_batches(tmp_path: Path, server: ServerHandle) -> None:
     plan = build_plan(config(tmp_path / "run", server, FAST))
     store = open_run(plan)
@@ -125,6 +138,49 @@ def test_expired_batches_send_what_they_did_not_run_into_the_next(tmp_path: Path
         made = batches(server)
     assert made["billed_twice"] == 0 and made["duplicate_submissions"] == 0
     assert made["lines_billed"] == calls  # every request paid for once
+    assert graded(run_dir) == graded(reference)
+
+
+def test_a_batch_over_the_token_limit_is_sent_again_one_the_api_refuses_fails_its_calls(
+    tmp_path: Path,
+) -> None:
+    with start_server(refuse_batches=2) as server:
+        reference = evaluate(tmp_path, "reference", server, None)
+        calls = server.stats()["completed"]
+        run_dir = evaluate(tmp_path, "limited", server, FAST)
+        made = batches(server)
+        assert made["lines_billed"] == calls and made["billed_twice"] == 0
+        assert graded(run_dir) == graded(reference)
+
+        refused = tmp_path / "refused"
+        student = {**entry(server, FAST), "model": f"openai/{REFUSED_MODEL}"}
+        grader = entry(server, FAST)
+        path = write_config(
+            tmp_path / "refused.yaml",
+            run_config(refused, k=[1], items_per_k=3, students=[student], grader=grader),
+        )
+        result = CliRunner().invoke(app, ["eval", str(path), "--quiet"])
+        assert "3 calls failed; most common: LineFailed: batch refused: model_not_found" in (
+            result.output
+        )
+        assert batches(server)["lines_billed"] == calls  # nothing run, nothing paid
+    rows = stored(refused, "SELECT status, reason FROM generations")
+    assert len(rows) == 3 and all(status == "failed" for status, _ in rows)
+    assert all("batch refused: model_not_found" in reason for _, reason in rows)
+
+
+def test_stragglers_are_cancelled_and_what_did_not_run_goes_realtime_once(
+    tmp_path: Path,
+) -> None:
+    """Batches that would take 60 s are cancelled after 0.3 s: the requests that ran while
+    the cancel was pending are kept (and billed), the rest are called realtime, none twice."""
+    with start_server(batch_latency_s=60) as server:
+        reference = evaluate(tmp_path, "reference", server, None)
+        calls = server.stats()["completed"]
+        run_dir = evaluate(tmp_path, "stragglers", server, {**FAST, "cancel_after_s": 0.3})
+        made, realtime = batches(server), server.stats()["completed"] - calls
+    assert made["lines_billed"] > 0 and made["lines_billed"] + realtime == calls
+    assert made["paid_twice"] == 0 and made["billed_twice"] == 0
     assert graded(run_dir) == graded(reference)
 
 

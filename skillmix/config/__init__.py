@@ -121,7 +121,7 @@ class NoveltyAssumptions(Strict):
 
 class BatchSettings(Strict):
     """Batch mode (`batch: true`, or these fields): calls go through the provider's batch API
-    at half the price, answered within hours instead of seconds (run/batches.py)."""
+    (OpenAI, Anthropic) at half the price, answered within hours, not seconds (run/batches.py)."""
 
     size: int = Field(default=1000, ge=1, le=50_000, strict=True)  # requests per batch, at most
     wait_s: Number = Field(default=60, ge=0)  # a smaller batch is sent once its oldest waited
@@ -162,8 +162,8 @@ class ModelEntry(Strict):
 
     @model_validator(mode="after")
     def _batch_backend(self) -> ModelEntry:
-        if self.batch is not None and not self.model.startswith("openai/"):
-            raise ValueError("batch: is for openai/ models (OpenAI's Batch API)")
+        if self.batch is not None and not self.model.startswith(("openai/", "anthropic/")):
+            raise ValueError("batch: is for openai/ and anthropic/ models (their batch APIs)")
         if self.batch is not None and isinstance(self.base_url, list):
             raise ValueError("batch: takes one base_url, not a list of replicas")
         return self

@@ -82,16 +82,20 @@ class AnthropicBackend(SdkBackend):
         return arguments
 
     async def generate(self, request: ModelRequest) -> ModelOutput:
-        reply = await self.client.messages.create(**self.wire_body(request))
-        parts = []
-        for block in reply.content:
-            if block.type == "text":
-                parts.append(block.text)
-            elif block.type == "tool_use":
-                parts.append(json.dumps(block.input))
-        return ModelOutput(
-            text="".join(parts),
-            usage=Usage(reply.usage.input_tokens, reply.usage.output_tokens),
-            finish_reason=reply.stop_reason,
-            served_model=reply.model,
-        )
+        return message_output(await self.client.messages.create(**self.wire_body(request)))
+
+
+def message_output(reply: Any) -> ModelOutput:
+    """A Message (realtime, or a batch's succeeded result) as the output of a call."""
+    parts = []
+    for block in reply.content:
+        if block.type == "text":
+            parts.append(block.text)
+        elif block.type == "tool_use":
+            parts.append(json.dumps(block.input))
+    return ModelOutput(
+        text="".join(parts),
+        usage=Usage(reply.usage.input_tokens, reply.usage.output_tokens),
+        finish_reason=reply.stop_reason,
+        served_model=reply.model,
+    )

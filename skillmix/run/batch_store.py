@@ -78,8 +78,8 @@ class BatchLedger:
             jobs.setdefault(job, (batch_id, status, created, []))[3].append(key)
         return [Job(job, b, s, tuple(keys), c) for job, (b, s, c, keys) in jobs.items()]
 
-    def batches_made(self, model: str) -> int:
-        row = self.store.db.execute(
-            "SELECT COUNT(*) FROM batch_jobs WHERE model = ? AND batch_id IS NOT NULL", (model,)
-        ).fetchone()
-        return int(row[0])
+    def batch_ids(self, model: str) -> set[str]:
+        rows = self.store.db.execute(
+            "SELECT batch_id FROM batch_jobs WHERE model = ? AND batch_id IS NOT NULL", (model,)
+        )
+        return {str(row[0]) for row in rows}

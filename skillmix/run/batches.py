@@ -1,4 +1,5 @@
-"""Batch mode: a model's calls sent through its provider's batch API at half the price.
+"""Batch mode: a model's calls sent through its provider's batch API (OpenAI's, Anthropic's)
+at half the price.
 
 Calls wait in a queue keyed by content key (identical requests are sent once); a batch is
 made when the queue holds `size` requests or its oldest has waited `wait_s`, at most
@@ -21,26 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-
 from skillmix.config import BatchSettings, ModelEntry
 from skillmix.errors import SkillmixError
-from skillmix.models import ModelBackend, ModelOutput, openai_batch
+from skillmix.models import ModelBackend, ModelOutput
+from skillmix.models.anthropic_api import AnthropicBackend
+from skillmix.models.anthropic_batch import AnthropicBatches
+from skillmix.models.batch_api import BatchApi, LineFailed, Result
 from skillmix.models.openai_api import OpenAIBackend
-from skillmix.models.openai_batch import (
-    LineFailed,
-    batch_line,
-    batch_results,
-    batch_state,
-    cancel_batch,
-    create_batch,
-    find_batch,
-    uncertain,
-)
+from skillmix.models.openai_batch import OpenAIBatches
 from skillmix.run.batch_store import ABANDONED, ENDED, BatchLedger
 from skillmix.run.store import RunStore
 
-Result = ModelOutput | LineFailed
 LOG = logging.getLogger(__name__)
 MAX_TRIES = 5  # batches a call may go unrun in (expired, refused, a 5xx line) before it fails
 MAX_ROUND_FAILURES = 20  # rounds in a row whose API calls failed, before the waiting calls do
@@ -74,8 +66,8 @@ class Watched:
 class Batcher:
     """One model's batch queue and batches in flight (one per backend of a run)."""
 
-    def __init__(self, ledger: BatchLedger, model: str, client: Any, settings: BatchSettings):
-        self.ledger, self.model, self.client, self.settings = ledger, model, client, settings
+    def __init__(self, ledger: BatchLedger, model: str, api: BatchApi, settings: BatchSettings):
+        self.ledger, self.model, self.api, self.settings = ledger, model, api, settings
         self.pending: dict[str, Waiting] = {}
         self.watched: dict[str, Watched] = {}
         self.claimed: dict[str, str] = {}  # key -> the newest job holding it
@@ -96,7 +88,7 @@ class Batcher:
         future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
         job = self.claimed.get(key)
         queue = self.pending if job is None else self.watched[job].waiting
-        queue.setdefault(key, Waiting(batch_line(key, body))).futures.append(future)
+        queue.setdefault(key, Waiting(self.api.line(key, body))).futures.append(future)
         if job is not None:
             self._deliver(job)
         if self._worker is None or self._worker.done():
@@ -131,12 +123,14 @@ class Batcher:
             await self._poll(job)
 
     def _fail_all(self, error: Exception) -> None:
-        """Every waiting call fails (a rerun re-attaches to the batches in the ledger)."""
+        """Every waiting call fails, recorded against its item (a rerun re-attaches to the
+        batches in the ledger)."""
+        failed = LineFailed(f"the batch API kept failing: {type(error).__name__}: {error}")
         for queue in [self.pending, *(w.waiting for w in self.watched.values())]:
             for waiting in queue.values():
                 for future in waiting.futures:
                     if not future.done():
-                        future.set_exception(error)
+                        future.set_exception(failed)
             queue.clear()
 
     def _waited_for(self) -> bool:
@@ -155,7 +149,8 @@ class Batcher:
         size = 0
         for key, waiting in self.pending.items():
             size += len(waiting.line) + 1
-            if len(keys) == self.settings.size or (keys and size > openai_batch.MAX_BATCH_BYTES):
+            full = len(keys) == min(self.settings.size, self.api.max_requests)
+            if full or (keys and size > self.api.max_bytes):
                 break
             keys.append(key)
         return keys
@@ -167,17 +162,15 @@ class Batcher:
         self._watch(job, tuple(keys), None)
         self.watched[job].waiting = taken
         try:
-            batch_id: str | None = await create_batch(
-                self.client, job, [w.line for w in taken.values()]
-            )
-        except openai.NotFoundError:
+            batch_id: str | None = await self.api.create(job, [w.line for w in taken.values()])
+        except self.api.not_found:
             self._no_batch_api(job)
             return
         except Exception as exc:
-            if not uncertain(exc):
+            if not self.api.uncertain(exc):
                 self._fail(job, exc)
                 return
-            batch_id = await find_batch(self.client, job)  # made, or safe to send again
+            batch_id = await self._find(job)  # made, or safe to send again
         if batch_id is None:
             self._requeue(job, keys)
             return
@@ -185,37 +178,42 @@ class Batcher:
         self.watched[job].batch_id = batch_id
         self.made += 1
 
+    async def _find(self, job: str) -> str | None:
+        """The batch a create that did not return made, if it made one."""
+        watched = self.watched[job]
+        known = self.ledger.batch_ids(self.model)
+        return await self.api.find(job, watched.keys, watched.created, known)
+
     async def _poll(self, job: str) -> None:
         watched = self.watched[job]
         if watched.batch_id is None:  # a rerun of a create that did not return
-            watched.batch_id = await find_batch(self.client, job)
+            watched.batch_id = await self._find(job)
             if watched.batch_id is None:
                 self._requeue(job, list(watched.keys))
                 return
             self.ledger.set_batch(job, watched.batch_id)
         try:
-            state = await batch_state(self.client, watched.batch_id)
-        except openai.NotFoundError:  # deleted, or the provider lost it: sent again
+            state = await self.api.state(watched.batch_id)
+        except self.api.not_found:  # deleted, or the provider lost it: sent again
             self._requeue(job, list(watched.keys))
             return
         if not state.ended:
-            await self._cancel_if_straggling(watched, state.status)
+            await self._cancel_if_straggling(watched)
             return
-        if state.status == "cancelled" and self.settings.cancel_after_s is not None:
+        if state.cancelled and self.settings.cancel_after_s is not None:
             watched.cancelled = True  # (by this run before it was killed, say)
-        watched.results = await batch_results(self.client, state, watched.keys)
+        watched.results = await self.api.results(state, watched.keys)
         self.ledger.set_status(job, ENDED)
         self.ended += 1
         self._deliver(job)
 
-    async def _cancel_if_straggling(self, watched: Watched, status: str) -> None:
+    async def _cancel_if_straggling(self, watched: Watched) -> None:
         """A batch older than cancel_after_s is cancelled; its calls wait for the cancel to
         end (what runs meanwhile is billed) and then go realtime."""
         limit = self.settings.cancel_after_s
         if limit is None or watched.cancelled or time.time() - watched.created < limit:
             return
-        if status != "cancelling":
-            await cancel_batch(self.client, str(watched.batch_id))
+        await self.api.cancel(str(watched.batch_id))
         watched.cancelled = True
 
     # -- results ------------------------------------------------------------------------
@@ -300,8 +298,13 @@ def batchers(
     for entry, backend in batched:
         if entry.batch is None or id(backend) in found:
             continue
-        if not isinstance(backend, OpenAIBackend):
-            raise SkillmixError(f"{entry.model}: batch mode is for openai/ models", field="batch")
-        model = f"{entry.model}@{backend.base_url or 'api.openai.com'}"
-        found[id(backend)] = Batcher(ledger, model, backend.client, entry.batch)
+        api: BatchApi
+        if isinstance(backend, OpenAIBackend):
+            api = OpenAIBatches(backend.client)
+        elif isinstance(backend, AnthropicBackend):
+            api = AnthropicBatches(backend.client)
+        else:
+            raise SkillmixError(f"{entry.model}: no batch API to send to", field="batch")
+        model = f"{entry.model}@{backend.base_url or 'the provider'}"
+        found[id(backend)] = Batcher(ledger, model, api, entry.batch)
     return found

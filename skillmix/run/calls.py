@@ -26,9 +26,9 @@ from skillmix.errors import (
     scrub,
 )
 from skillmix.models import GeneratedImage, ModelBackend, ModelOutput, ModelRequest, RetryAdvice
+from skillmix.models.batch_api import LineFailed
 from skillmix.models.images import image_size
 from skillmix.models.limits import AdaptiveLimiter
-from skillmix.models.openai_batch import LineFailed
 from skillmix.models.prices import BATCH_PRICE_SHARE, PriceTable
 from skillmix.models.retry import generate_with_retries
 from skillmix.records import Spend

@@ -37,7 +37,7 @@ BATCHES_PATH = "/v1/batches"
 STEPS = ("validating", "in_progress", "finalizing", "completed")
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 REFUSED_MODEL = "batch-refused"
-Answer = Callable[[dict[str, Any]], dict[str, Any]]  # a chat body -> its chat.completion
+Answer = Callable[[dict[str, Any]], dict[str, Any]]  # a request body -> the API's reply
 
 
 @dataclass
@@ -59,7 +59,9 @@ class Batch:
     error_file_id: str | None = None
     expire: bool = False
     refusal: str | None = None  # the code it fails validation with
+    kind: str = "openai"  # or "anthropic" (anthropic_batch_wire.py)
     started: float = field(default_factory=time.monotonic)
+    created_wall: float = field(default_factory=time.time)
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0})
 
     def as_json(self) -> dict[str, Any]:
@@ -115,13 +117,13 @@ class BatchApi:
 
     def __init__(
         self,
-        answer: Answer,
+        answers: dict[str, Answer],  # per kind
         drop_creates: int = 0,
         expire_batches: int = 0,
         latency_s: float = 0,
         refuse_batches: int = 0,
     ):
-        self.answer = answer
+        self.answers = answers
         self.refuse_batches = refuse_batches
         self.latency_s = latency_s
         self.drop_creates = drop_creates
@@ -155,9 +157,9 @@ class BatchApi:
             if batch is None:
                 return _missing("batch", match[1])
             if match[2] and method == "POST":
-                return self._cancel(batch)
+                return self.cancel(batch)
             if method == "GET":
-                self._step(batch)
+                self.step(batch)
                 return _ok(batch.as_json())
         return _missing("path", route)
 
@@ -185,21 +187,34 @@ class BatchApi:
         )
 
     def _create(self, request: dict[str, Any]) -> BatchReply:
-        content = self.files.get(request.get("input_file_id", ""))
-        if content is None:
-            return _missing("file", str(request.get("input_file_id")))
-        lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
+        file_id = str(request.get("input_file_id", ""))
+        if file_id not in self.files:
+            return _missing("file", file_id)
+        batch = self.new_batch(file_id, dict(request.get("metadata") or {}), "openai")
+        return self.created(batch.as_json())
+
+    def created(self, payload: dict[str, Any]) -> BatchReply:
+        """A create's reply, or (drop_creates) a reset once the batch is made."""
+        if self.stats.creates_dropped < self.drop_creates:
+            self.stats.creates_dropped += 1
+            return BatchReply(0, b"", reset=True)
+        return _ok(payload)
+
+    def new_batch(self, file_id: str, metadata: dict[str, str], kind: str) -> Batch:
+        """A batch of the lines of an input file (duplicate submissions counted)."""
+        lines = self.lines(file_id)
         custom_ids = [line["custom_id"] for line in lines]
         for custom_id in custom_ids:
             if self._live_or_billed(custom_id):
                 self.stats.duplicate_submissions += 1
         batch = Batch(
             id=f"batch_{len(self.batches):06d}",
-            input_file_id=request["input_file_id"],
-            metadata=dict(request.get("metadata") or {}),
+            input_file_id=file_id,
+            metadata=metadata,
             custom_ids=custom_ids,
             created_at=len(self.batches),
             expire=self.stats.batches_created < self.expire_batches,
+            kind=kind,
         )
         if any(line["body"].get("model") == REFUSED_MODEL for line in lines):
             batch.refusal = "model_not_found"
@@ -208,10 +223,11 @@ class BatchApi:
         batch.counts["total"] = len(lines)
         self.batches[batch.id] = batch
         self.stats.batches_created += 1
-        if self.stats.creates_dropped < self.drop_creates:
-            self.stats.creates_dropped += 1
-            return BatchReply(0, b"", reset=True)
-        return _ok(batch.as_json())
+        return batch
+
+    def lines(self, file_id: str) -> list[dict[str, Any]]:
+        text = self.files[file_id].decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def _live_or_billed(self, custom_id: str) -> bool:
         if self.stats.billed[custom_id]:
@@ -236,14 +252,14 @@ class BatchApi:
             }
         )
 
-    def _cancel(self, batch: Batch) -> BatchReply:
+    def cancel(self, batch: Batch) -> BatchReply:
         """`cancelling` until the next poll, which finds it `cancelled` with half its lines
         run (and billed): what ran while the cancel was pending."""
         if batch.status not in TERMINAL:
             batch.status = "cancelling"
         return _ok(batch.as_json())
 
-    def _step(self, batch: Batch) -> None:
+    def step(self, batch: Batch) -> None:
         """One poll's worth of virtual time."""
         if batch.status in TERMINAL:
             return
@@ -270,13 +286,9 @@ class BatchApi:
             batch.status = following
 
     def _finish(self, batch: Batch, status: str, finished: int) -> None:
-        lines = [
-            json.loads(line)
-            for line in self.files[batch.input_file_id].decode().splitlines()
-            if line.strip()
-        ]
+        lines = self.lines(batch.input_file_id)
         done, left = lines[:finished], lines[finished:]
-        output = [self._answered(line) for line in done]
+        output = [self._answered(line, batch.kind) for line in done]
         code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status)
         errors = [_unfinished(line, code) for line in left] if code else []
         for line in done:
@@ -288,9 +300,9 @@ class BatchApi:
         batch.counts["completed"] = len(done)
         batch.status = status
 
-    def _answered(self, line: dict[str, Any]) -> dict[str, Any]:
+    def _answered(self, line: dict[str, Any], kind: str) -> dict[str, Any]:
         body = line["body"]
-        reply = self.answer(body)
+        reply = self.answers[kind](body)
         return {
             "id": f"batch_req_{line['custom_id'][:12]}",
             "custom_id": line["custom_id"],

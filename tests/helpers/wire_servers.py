@@ -63,10 +63,12 @@ from typing import Any, Final, Literal
 
 try:
     from tests.helpers import concept_writer, image_wire
+    from tests.helpers.anthropic_batch_wire import AnthropicRoutes
     from tests.helpers.batch_wire import BatchApi
 except ModuleNotFoundError:  # run as a script: this file's folder is sys.path[0]
     import concept_writer  # type: ignore[import-not-found,no-redef]
     import image_wire  # type: ignore[import-not-found,no-redef]
+    from anthropic_batch_wire import AnthropicRoutes  # type: ignore[import-not-found,no-redef]
     from batch_wire import BatchApi  # type: ignore[import-not-found,no-redef]
 
 HOST: Final = "127.0.0.1"
@@ -673,12 +675,16 @@ class WireServer:
         self._verdicts = image_wire.load_verdicts(verdicts) if verdicts else {}
         config = self.config
         self.batches = BatchApi(
-            self._batch_answer,
+            {"openai": self._batch_answer, "anthropic": self._anthropic_batch_answer},
             config.drop_creates,
             config.expire_batches,
             config.batch_latency_s,
             config.refuse_batches,
         )
+        self.anthropic_batches = AnthropicRoutes(self.batches)
+
+    def _anthropic_batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        return _anthropic_reply(body, body_digest(body), self.config.pass_rate, self._verdicts)
 
     def _batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """A batch line's reply: what the same body gets in realtime."""
@@ -826,6 +832,12 @@ class WireServer:
         if self.config.batch_api and self.batches.handles(path):
             found = self.batches.dispatch(request.method, path, request.headers, request.body)
             reply = Reply(found.status, found.body, reset=found.reset)
+        elif self.config.batch_api and self.anthropic_batches.handles(path):
+            route = path.partition("?")[0]
+            found = self.anthropic_batches.dispatch(
+                request.method, route, request.headers, request.body
+            )
+            reply = Reply(found.status, found.body, reset=found.reset)
         elif path in API_PATHS:
             if request.method != "POST":
                 return self._client_error(_error_for_path(path, 405, "Method not allowed."))
@@ -890,6 +902,7 @@ class WireServer:
             if image_wire.openai_images(body["messages"]):
                 self.stats.vision_requests["openai"] += 1
         else:
+            self.batches.realtime_call(body)
             payload = _anthropic_reply(body, digest, self.config.pass_rate, self._verdicts)
             if image_wire.anthropic_images(body["messages"]):
                 self.stats.vision_requests["anthropic"] += 1

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
 from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.config import BatchSettings, ModelEntry
-from skillmix.models import openai_batch
+from skillmix.models.batch_api import LineFailed
+from skillmix.models.openai_batch import OpenAIBatches
 from skillmix.run.batch_store import BatchLedger
 from skillmix.run.batches import Batcher
 from skillmix.run.loop import run_async
@@ -39,27 +39,42 @@ from tests.helpers.runs import graded, results, start_eval, stored
 from tests.helpers.wire_servers import ServerHandle, start_server
 
 MODEL = "openai/gpt-4o-mini"
+# provider -> its model and the path its SDK's base_url takes
+PROVIDERS = {"openai": (MODEL, "/v1"), "anthropic": ("anthropic/claude-3-5-haiku", "")}
 FAST = {"size": 20, "wait_s": 0.05, "poll_s": 0.02}
+Batch = dict[str, Any] | None
 
 
-def entry(server: ServerHandle, batch: dict[str, Any] | None) -> dict[str, Any]:
-    found: dict[str, Any] = {"model": MODEL, "base_url": server.base_url + "/v1"}
+def entry(server: ServerHandle, batch: Batch, provider: str = "openai") -> dict[str, Any]:
+    model, path = PROVIDERS[provider]
+    found: dict[str, Any] = {"model": model, "base_url": server.base_url + path}
+    if provider == "anthropic":
+        found["api_key_env"] = "SKILLMIX_TEST_KEY"
     if batch is not None:
         found["batch"] = batch
     return found
 
 
-def config(run_dir: Path, server: ServerHandle, batch: dict[str, Any] | None) -> dict[str, Any]:
-    model = entry(server, batch)
+def config(
+    run_dir: Path, server: ServerHandle, batch: Batch, provider: str = "openai"
+) -> dict[str, Any]:
+    model = entry(server, batch, provider)
     return run_config(run_dir, seed=3, k=[1, 2], items_per_k=10, students=[model], grader=model)
 
 
-def evaluate(tmp_path: Path, name: str, server: ServerHandle, batch: dict[str, Any] | None) -> Path:
+def evaluate(
+    tmp_path: Path, name: str, server: ServerHandle, batch: Batch, provider: str = "openai"
+) -> Path:
     run_dir = tmp_path / name
-    path = write_config(tmp_path / f"{name}.yaml", config(run_dir, server, batch))
+    path = write_config(tmp_path / f"{name}.yaml", config(run_dir, server, batch, provider))
     result = CliRunner().invoke(app, ["eval", str(path), "--quiet"])
     assert result.exit_code == 0, result.output
     return run_dir
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLMIX_TEST_KEY", "sk-test")  # the Anthropic SDK wants one
 
 
 @pytest.fixture
@@ -77,13 +92,14 @@ def costs(run_dir: Path) -> list[tuple[Any, ...]]:
     return stored(run_dir, "SELECT key, cost_usd FROM responses ORDER BY key")
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_batch_run_stores_what_a_realtime_run_does_at_half_the_price(
-    tmp_path: Path, server: ServerHandle
+    tmp_path: Path, server: ServerHandle, provider: str
 ) -> None:
-    realtime = evaluate(tmp_path, "realtime", server, None)
+    realtime = evaluate(tmp_path, "realtime", server, None, provider)
     assert batches(server)["batches_created"] == 0
     calls = server.stats()["completed"]
-    batched = evaluate(tmp_path, "batched", server, FAST)
+    batched = evaluate(tmp_path, "batched", server, FAST, provider)
     assert server.stats()["completed"] == calls  # not one realtime call
     made = batches(server)
     assert made["batches_created"] >= 3  # turn 1, turn 2, gradings, pipelined
@@ -101,7 +117,7 @@ def test_batches_are_split_at_the_bytes_an_input_file_may_hold(
 ) -> None:
     whole = evaluate(tmp_path, "whole", server, {**FAST, "size": 1000, "wait_s": 0.5})
     unsplit = batches(server)["batches_created"]
-    monkeypatch.setattr(openai_batch, "MAX_BATCH_BYTES", 4000)
+    monkeypatch.setattr(OpenAIBatches, "max_bytes", 4000)
     split = evaluate(tmp_path, "split", server, {**FAST, "size": 1000, "wait_s": 0.5})
     assert batches(server)["batches_created"] - unsplit > 2 * unsplit
     assert graded(split) == graded(whole)
@@ -120,21 +136,26 @@ def test_the_progress_line_counts_the_batches(tmp_path: Path, server: ServerHand
     )
 
 
-def test_a_lost_create_reply_is_found_by_its_tag_not_made_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_lost_create_reply_is_found_not_made_again(tmp_path: Path, provider: str) -> None:
+    """OpenAI: by its tag; Anthropic (no metadata): by its time and number of requests."""
     with start_server(drop_creates=2) as server:
-        reference = evaluate(tmp_path, "reference", server, None)
-        run_dir = evaluate(tmp_path, "dropped", server, FAST)
+        reference = evaluate(tmp_path, "reference", server, None, provider)
+        run_dir = evaluate(tmp_path, "dropped", server, FAST, provider)
         made = batches(server)
     assert made["creates_dropped"] == 2
     assert made["duplicate_submissions"] == 0 and made["billed_twice"] == 0
     assert graded(run_dir) == graded(reference)
 
 
-def test_expired_batches_send_what_they_did_not_run_into_the_next(tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_expired_batches_send_what_they_did_not_run_into_the_next(
+    tmp_path: Path, provider: str
+) -> None:
     with start_server(expire_batches=2) as server:
-        reference = evaluate(tmp_path, "reference", server, None)
+        reference = evaluate(tmp_path, "reference", server, None, provider)
         calls = server.stats()["completed"]
-        run_dir = evaluate(tmp_path, "expired", server, FAST)
+        run_dir = evaluate(tmp_path, "expired", server, FAST, provider)
         made = batches(server)
     assert made["billed_twice"] == 0 and made["duplicate_submissions"] == 0
     assert made["lines_billed"] == calls  # every request paid for once
@@ -169,15 +190,17 @@ def test_a_batch_over_the_token_limit_is_sent_again_one_the_api_refuses_fails_it
     assert all("batch refused: model_not_found" in reason for _, reason in rows)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_stragglers_are_cancelled_and_what_did_not_run_goes_realtime_once(
-    tmp_path: Path,
+    tmp_path: Path, provider: str
 ) -> None:
     """Batches that would take 60 s are cancelled after 0.3 s: the requests that ran while
     the cancel was pending are kept (and billed), the rest are called realtime, none twice."""
     with start_server(batch_latency_s=60) as server:
-        reference = evaluate(tmp_path, "reference", server, None)
+        reference = evaluate(tmp_path, "reference", server, None, provider)
         calls = server.stats()["completed"]
-        run_dir = evaluate(tmp_path, "stragglers", server, {**FAST, "cancel_after_s": 0.3})
+        straggling = {**FAST, "cancel_after_s": 0.3}
+        run_dir = evaluate(tmp_path, "stragglers", server, straggling, provider)
         made, realtime = batches(server), server.stats()["completed"] - calls
     assert made["lines_billed"] > 0 and made["lines_billed"] + realtime == calls
     assert made["paid_twice"] == 0 and made["billed_twice"] == 0
@@ -201,18 +224,19 @@ def killed_after(
     return running
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_run_killed_again_and_again_re_attaches_and_pays_for_nothing_twice(
-    tmp_path: Path,
+    tmp_path: Path, provider: str
 ) -> None:
     """Kills right after a create reached the server (before or after it returned), and
     while the batches are polled or harvested; each followed by the same command."""
     slow = {"size": 6, "wait_s": 0.05, "poll_s": 0.1}
-    pauses = random.Random(1).choices([0.0, 0.05, 0.15, 0.3], k=8)
+    pauses = random.Random(1).choices([0.0, 0.05, 0.1, 0.2], k=10)
     with start_server(drop_creates=1) as server:
-        reference = evaluate(tmp_path, "reference", server, None)
+        reference = evaluate(tmp_path, "reference", server, None, provider)
         calls = server.stats()["completed"]
         run_dir = tmp_path / "killed"
-        path = write_config(tmp_path / "killed.yaml", config(run_dir, server, slow))
+        path = write_config(tmp_path / "killed.yaml", config(run_dir, server, slow, provider))
         kills = 0
         for pause in pauses:
             process = start_eval(path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -269,7 +293,7 @@ def test_a_dry_run_shows_batch_prices_beside_realtime_ones(
 
 
 def test_batch_mode_is_refused_where_no_batch_api_exists() -> None:
-    with pytest.raises(ValueError, match="batch: is for openai/ models"):
+    with pytest.raises(ValueError, match="batch: is for openai/ and anthropic/ models"):
         ModelEntry.model_validate({"model": "llamacpp/smollm2", "batch": True})
     with pytest.raises(ValueError, match="not a list of replicas"):
         ModelEntry.model_validate(
@@ -284,11 +308,12 @@ def test_calls_fail_once_the_batch_api_stays_unreachable(tmp_path: Path) -> None
     as failed) instead of waiting for ever; the job stays in the ledger for a rerun."""
     store = RunStore(tmp_path)
     client = AsyncOpenAI(api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=0)
-    batcher = Batcher(BatchLedger(store), MODEL, client, BatchSettings(wait_s=0, poll_s=0.001))
+    settings = BatchSettings(wait_s=0, poll_s=0.001)
+    batcher = Batcher(BatchLedger(store), MODEL, OpenAIBatches(client), settings)
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
     async def ask() -> None:
-        with pytest.raises(openai.APIConnectionError):
+        with pytest.raises(LineFailed, match="kept failing: APIConnectionError"):
             await asyncio.wait_for(batcher.generate("k" * 64, body), timeout=30)
         await batcher.aclose()
 

@@ -1,0 +1,94 @@
+"""Anthropic's Message Batches through the official SDK: the requests sent inline, the batch
+polled, its results read per custom_id once it has ended (none before: Anthropic gives no
+partial results). A message batch has no metadata, so a create that did not return is
+looked for among the batches made since its job was written, by its number of requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+
+from skillmix.models.anthropic_api import message_output
+from skillmix.models.batch_api import BatchState, LineFailed, Result
+
+CLOCK_SKEW_S = 300  # the provider's clock against ours, when matching a lost create
+RETRIED_ERRORS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
+
+
+class AmbiguousBatch(Exception):
+    """More than one batch could be the one a lost create made: wait, send nothing."""
+
+
+class AnthropicBatches:
+    max_requests = 100_000  # per batch (the API's limit)
+    max_bytes = 240_000_000  # under the API's 256 MB
+    not_found = anthropic.NotFoundError
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def line(self, custom_id: str, body: dict[str, Any]) -> str:
+        return json.dumps({"custom_id": custom_id, "params": body})
+
+    async def create(self, job: str, lines: list[str]) -> str:
+        batch = await self.client.messages.batches.create(
+            requests=[json.loads(line) for line in lines]
+        )
+        return str(batch.id)
+
+    async def find(
+        self, job: str, keys: tuple[str, ...], since: float, known: set[str]
+    ) -> str | None:
+        """The batch a lost create made, if one was made: created since the job (give or take
+        the clocks) with as many requests, and not `known` as another job's. Two such:
+        AmbiguousBatch (tried again later)."""
+        found = []
+        async for batch in self.client.messages.batches.list(limit=100):
+            counts = batch.request_counts
+            total = sum(
+                (
+                    counts.processing,
+                    counts.succeeded,
+                    counts.errored,
+                    counts.canceled,
+                    counts.expired,
+                )
+            )
+            recent = batch.created_at.timestamp() >= since - CLOCK_SKEW_S
+            if recent and total == len(keys) and str(batch.id) not in known:
+                found.append(str(batch.id))
+        if len(found) > 1:
+            raise AmbiguousBatch(f"{len(found)} batches could hold this job's {len(keys)} calls")
+        return found[0] if found else None
+
+    async def state(self, batch_id: str) -> BatchState:
+        batch = await self.client.messages.batches.retrieve(batch_id)
+        status = str(batch.processing_status)
+        cancelled = batch.cancel_initiated_at is not None
+        return BatchState(batch_id, status, status == "ended", cancelled)
+
+    async def results(self, state: BatchState, keys: tuple[str, ...]) -> dict[str, Result]:
+        results: dict[str, Result] = {}
+        async for line in await self.client.messages.batches.results(state.batch_id):
+            results[line.custom_id] = _result(line.result)
+        return results
+
+    async def cancel(self, batch_id: str) -> None:
+        await self.client.messages.batches.cancel(batch_id)
+
+    def uncertain(self, error: BaseException) -> bool:
+        if isinstance(error, anthropic.APIStatusError):
+            return error.status_code >= 500
+        return isinstance(error, anthropic.APIConnectionError)
+
+
+def _result(result: Any) -> Result:
+    if result.type == "succeeded":
+        return message_output(result.message)
+    if result.type in ("canceled", "expired"):
+        return LineFailed(f"batch request {result.type}", retry=True)
+    kind = result.error.error.type
+    message = getattr(result.error.error, "message", "")
+    return LineFailed(f"batch request {kind}: {message}", retry=kind in RETRIED_ERRORS)

@@ -9,8 +9,9 @@ item's turn-1 answer arrives its turn-2 call joins the queue, and its gradings a
 Every batch is in the run's ledger (batch_store.py) before it is created, with its batch id
 as soon as the create returns; a rerun re-attaches to the batches whose results it has not
 stored, and never sends a key whose batch is live. A create that did not return (a timeout,
-a reset, a 5xx) is looked for by its tag before its keys are sent again. Requests an expired
-or cancelled batch did not run go into the next batch; those it answered are kept."""
+a reset, a 5xx) is looked for at the provider before its keys are sent again. Requests an
+expired or cancelled batch did not run go into the next batch; those it answered are kept.
+A batch is polled every `poll_s` at first, then less often while it runs (up to 8 times)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from skillmix.run.store import RunStore
 LOG = logging.getLogger(__name__)
 MAX_TRIES = 5  # batches a call may go unrun in (expired, refused, a 5xx line) before it fails
 MAX_ROUND_FAILURES = 20  # rounds in a row whose API calls failed, before the waiting calls do
+POLL_BACKOFF, MAX_POLL_FACTOR = 1.5, 8  # a running batch's poll interval grows to 8 x poll_s
 
 
 class RunRealtime(Exception):
@@ -61,6 +63,8 @@ class Watched:
     waiting: dict[str, Waiting] = field(default_factory=dict)  # the keys asked for so far
     results: dict[str, Result] | None = None
     cancelled: bool = False  # by this run, as a straggler: what it did not run goes realtime
+    next_poll: float = 0.0  # time.monotonic() of its next poll
+    polls: int = 0
 
 
 class Batcher:
@@ -119,7 +123,9 @@ class Batcher:
     async def _round(self) -> None:
         while self._ready() and not self.realtime:
             await self._submit()
-        for job in [j for j, w in self.watched.items() if w.results is None]:
+        now = time.monotonic()
+        due = [j for j, w in self.watched.items() if w.results is None and w.next_poll <= now]
+        for job in due:
             await self._poll(job)
 
     def _fail_all(self, error: Exception) -> None:
@@ -198,6 +204,9 @@ class Batcher:
             self._requeue(job, list(watched.keys))
             return
         if not state.ended:
+            watched.polls += 1
+            factor = min(POLL_BACKOFF**watched.polls, MAX_POLL_FACTOR)
+            watched.next_poll = time.monotonic() + self.settings.poll_s * factor
             await self._cancel_if_straggling(watched)
             return
         if state.cancelled and self.settings.cancel_after_s is not None:

@@ -100,6 +100,7 @@ class BatchStats:
     billed: Counter[str] = field(default_factory=Counter)  # custom_id -> times billed
     duplicate_submissions: int = 0  # custom_ids sent while live or already billed
     paid_twice: int = 0  # realtime calls of a body a batch ran
+    polls: Counter[str] = field(default_factory=Counter)  # batch id -> retrieves
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +110,8 @@ class BatchStats:
             "billed_twice": sum(1 for n in self.billed.values() if n > 1),
             "duplicate_submissions": self.duplicate_submissions,
             "paid_twice": self.paid_twice,
+            "most_polls": max(self.polls.values(), default=0),
+            "polls": sum(self.polls.values()),
         }
 
 
@@ -261,6 +264,7 @@ class BatchApi:
 
     def step(self, batch: Batch) -> None:
         """One poll's worth of virtual time."""
+        self.stats.polls[batch.id] += 1
         if batch.status in TERMINAL:
             return
         if batch.status == "cancelling":

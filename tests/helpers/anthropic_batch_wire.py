@@ -113,4 +113,7 @@ def _result(line: dict[str, Any]) -> dict[str, Any]:
     response = line.get("response")
     if response is None:
         return {"type": NOT_RUN.get((line.get("error") or {}).get("code", ""), "expired")}
+    if response["status_code"] != 200:
+        error = {"type": "api_error", "message": response["body"]["error"]["message"]}
+        return {"type": "errored", "error": {"type": "error", "error": error, "request_id": None}}
     return {"type": "succeeded", "message": response["body"]}

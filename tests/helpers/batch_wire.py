@@ -12,6 +12,7 @@ finalizing -> completed), so a test runs a 24-hour batch in milliseconds; or, wi
   answering (what a client sees of a timeout after the server accepted);
 - ``expire_batches``: the first N batches expire after in_progress, half their lines
   finished (in the output file, billed) and the rest ``batch_expired`` lines in the error file;
+- a request for ``FLAKY_MODEL`` fails once, an HTTP 500 line in the error file;
 - cancel: ``cancelling`` until the next poll, then ``cancelled`` with half its lines run;
 - ``refuse_batches``: the first N batches fail validation, ``token_limit_exceeded`` (a batch
   holding a request for the model ``REFUSED_MODEL`` always fails validation, ``model_not_found``).
@@ -37,6 +38,7 @@ BATCHES_PATH = "/v1/batches"
 STEPS = ("validating", "in_progress", "finalizing", "completed")
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 REFUSED_MODEL = "batch-refused"
+FLAKY_MODEL = "batch-flaky"  # each request fails with an HTTP 500 line once, then runs
 Answer = Callable[[dict[str, Any]], dict[str, Any]]  # a request body -> the API's reply
 
 
@@ -134,6 +136,7 @@ class BatchApi:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, Batch] = {}
         self.billed_bodies: set[str] = set()  # what a batch ran: not to be paid for again
+        self.failed_once: set[str] = set()  # FLAKY_MODEL's custom_ids that failed once
         self.stats = BatchStats()
 
     def realtime_call(self, body: dict[str, Any]) -> None:
@@ -292,9 +295,12 @@ class BatchApi:
     def _finish(self, batch: Batch, status: str, finished: int) -> None:
         lines = self.lines(batch.input_file_id)
         done, left = lines[:finished], lines[finished:]
+        failing = [line for line in done if self._fails_once(line)]
+        done = [line for line in done if line not in failing]
         output = [self._answered(line, batch.kind) for line in done]
         code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status)
         errors = [_unfinished(line, code) for line in left] if code else []
+        errors += [_server_error(line) for line in failing]
         for line in done:
             self.stats.billed[line["custom_id"]] += 1
             self.billed_bodies.add(canonical(line["body"]))
@@ -303,6 +309,13 @@ class BatchApi:
         batch.error_file_id = self._file(f"{batch.id}-errors", errors) if errors else None
         batch.counts["completed"] = len(done)
         batch.status = status
+
+    def _fails_once(self, line: dict[str, Any]) -> bool:
+        """A request for FLAKY_MODEL fails (an HTTP 500 line) the first time it is run."""
+        if line["body"].get("model") != FLAKY_MODEL or line["custom_id"] in self.failed_once:
+            return False
+        self.failed_once.add(line["custom_id"])
+        return True
 
     def _answered(self, line: dict[str, Any], kind: str) -> dict[str, Any]:
         body = line["body"]
@@ -321,6 +334,21 @@ class BatchApi:
 
 def canonical(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def _server_error(line: dict[str, Any]) -> dict[str, Any]:
+    error = {
+        "message": "The server had an error.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+    return {
+        "id": f"batch_req_{line['custom_id'][:12]}",
+        "custom_id": line["custom_id"],
+        "response": {"status_code": 500, "request_id": "req_batch", "body": {"error": error}},
+        "error": None,
+    }
 
 
 def _unfinished(line: dict[str, Any], code: str) -> dict[str, Any]:

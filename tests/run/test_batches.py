@@ -33,7 +33,7 @@ from skillmix.run.opening import open_run
 from skillmix.run.plan import build_plan
 from skillmix.run.runner import Runner
 from skillmix.run.store import RunStore
-from tests.helpers.batch_wire import REFUSED_MODEL
+from tests.helpers.batch_wire import FLAKY_MODEL, REFUSED_MODEL
 from tests.helpers.configs import run_config, write_config
 from tests.helpers.runs import graded, results, start_eval, stored
 from tests.helpers.wire_servers import ServerHandle, start_server
@@ -169,6 +169,36 @@ def test_expired_batches_send_what_they_did_not_run_into_the_next(
     assert made["billed_twice"] == 0 and made["duplicate_submissions"] == 0
     assert made["lines_billed"] == calls  # every request paid for once
     assert graded(run_dir) == graded(reference)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_request_that_failed_in_its_batch_is_sent_again_and_paid_once(
+    tmp_path: Path, provider: str
+) -> None:
+    """Each request fails once (an HTTP 500 line; Anthropic: errored, api_error), then runs
+    in a later batch: every item ends done, each request billed once."""
+    with start_server() as server:
+        flaky = {**entry(server, None, provider), "model": f"{provider}/{FLAKY_MODEL}"}
+        reference_dir = tmp_path / "reference"
+        path = write_config(
+            tmp_path / "r.yaml",
+            run_config(reference_dir, k=[1, 2], items_per_k=4, students=[flaky], grader=flaky),
+        )
+        assert CliRunner().invoke(app, ["eval", str(path), "--quiet"]).exit_code == 0
+        calls = server.stats()["completed"]
+        flaky["batch"] = FAST
+        run_dir = tmp_path / "flaky"
+        path = write_config(
+            tmp_path / "f.yaml",
+            run_config(run_dir, k=[1, 2], items_per_k=4, students=[flaky], grader=flaky),
+        )
+        result = CliRunner().invoke(app, ["eval", str(path), "--quiet"])
+        assert result.exit_code == 0, result.output
+        made = batches(server)
+    assert made["lines_billed"] == calls and made["billed_twice"] == 0
+    assert made["batches_created"] >= 6  # every phase twice
+    assert graded(run_dir) == graded(reference_dir)
+    assert stored(run_dir, "SELECT COUNT(*) FROM generations WHERE status = 'failed'") == [(0,)]
 
 
 def test_a_batch_over_the_token_limit_is_sent_again_one_the_api_refuses_fails_its_calls(

@@ -268,7 +268,7 @@ def test_a_run_killed_again_and_again_re_attaches_and_pays_for_nothing_twice(
     """Kills soon after a batch call (a create before or after it returned, a poll, a
     harvest), at random, each followed by the same command."""
     slow = {"size": 4, "wait_s": 0.05, "poll_s": 0.1}
-    pauses = random.Random(1).choices([0.0, 0.05, 0.1, 0.3], k=20)
+    pauses = random.Random(1).choices([0.0, 0.05, 0.1, 0.3], k=30)
     with start_server(drop_creates=1) as server:
         reference = evaluate(tmp_path, "reference", server, None, provider)
         calls = server.stats()["completed"]

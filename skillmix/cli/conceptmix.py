@@ -46,7 +46,7 @@ def conceptmix_eval(
 
 def describe_plan(plan: ConceptPlan) -> None:
     """What the run would do: its calls and their cost, the first prompt and question."""
-    from skillmix.cli.evaluate import cost_line
+    from skillmix.cli.evaluate import cost_line, print_realtime_cost
     from skillmix.results.terminal import print_estimates
     from skillmix.run.conceptmix.estimate import estimate_conceptmix
     from skillmix.run.estimate import total_cost
@@ -63,6 +63,7 @@ def describe_plan(plan: ConceptPlan) -> None:
         f"{cost_line(total_cost(rows), config.budget_usd)}; image output tokens at the "
         "size's and quality's bound, each graded image at a fixed token bound"
     )
+    print_realtime_cost(rows)
     if plan.writer is not None:
         describe_writing(plan, plan.writer)
         return

@@ -14,6 +14,7 @@ from skillmix.run.loop import run_async
 
 if TYPE_CHECKING:
     from skillmix.run.calls import RunStats
+    from skillmix.run.estimate import Estimate
     from skillmix.run.plan import RunPlan
 
 INTERRUPTED = "interrupted: everything finished is stored; rerun the same command to resume"
@@ -27,7 +28,7 @@ def cost_line(total: float | None, budget_usd: float | None) -> str:
 def _dry_run(plan: RunPlan) -> None:
     from skillmix.protocol.student import turn1_messages
     from skillmix.results.terminal import print_estimates
-    from skillmix.run.estimate import estimate_run, realtime_cost, total_cost
+    from skillmix.run.estimate import estimate_run, total_cost
 
     config = plan.config
     console.print(
@@ -41,16 +42,23 @@ def _dry_run(plan: RunPlan) -> None:
         f"{cost_line(total_cost(rows), config.budget_usd)}; "
         f"grader re-asks (up to {config.grader_retries} per reply) are not counted"
     )
-    if any(row.realtime_usd is not None for row in rows):
-        realtime = realtime_cost(rows)
-        shown = "unknown" if realtime is None else f"${realtime:.4f}"
-        console.print(f"batch mode: the same calls in realtime would cost {shown}")
+    print_realtime_cost(rows)
     first = turn1_messages(
         plan.items[0], plan.catalog, plan.prompts, config.students[0].system_prompt
     )
     console.print(f"\nFirst request ({plan.items[0].item_id}, turn 1):", style="bold")
     for message in first:
         console.print(f"[{message['role']}]\n{message['content']}", markup=False, highlight=False)
+
+
+def print_realtime_cost(rows: list[Estimate]) -> None:
+    """In batch mode, what the same calls would cost in realtime."""
+    from skillmix.run.estimate import realtime_cost
+
+    if any(row.realtime_usd is not None for row in rows):
+        realtime = realtime_cost(rows)
+        shown = "unknown" if realtime is None else f"${realtime:.4f}"
+        console.print(f"batch mode: the same calls in realtime would cost {shown}")
 
 
 def eval_command(
@@ -114,6 +122,8 @@ def end_of_run(stats: RunStats | None, run_dir: Path, interrupted: str) -> None:
         errors.print(interrupted)
         raise typer.Exit(130)
     say_what_went_wrong(stats)
+    for notice in stats.notices:
+        console.print(notice, markup=False, highlight=False)
     report_command(run_dir)
     if stats.failed and not stats.calls + stats.cached:
         raise typer.Exit(1)  # nothing succeeded: the reasons are above

@@ -46,6 +46,9 @@ def regrade_command(
     grader_prompt: Annotated[
         Path | None, typer.Option("--grader-prompt", help="The grader template to use.")
     ] = None,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Through the provider's batch API, at half price.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Grade the stored answers of a run with another grader, beside the run's own gradings,
@@ -68,6 +71,7 @@ def regrade_command(
             run_gradings = stored_config(reading.get_meta("config") or "", reading.path).gradings
             entry: dict[str, Any] = {"model": grader, "name": name, "base_url": base_url}
             entry |= {"system_prompt": system_prompt, "max_concurrency": max_concurrency}
+            entry |= {"batch": True} if batch else {}
             chosen = extra_grader({"entry": entry, "gradings": gradings or run_gradings})
             check_grader(reading, chosen)
             plan = regrade_plan(reading, chosen, RunFiles(skills, topics, grader_prompt))
@@ -84,7 +88,12 @@ def regrade_command(
     end_of_run(stats, run_dir, INTERRUPTED)
 
 
-OPTIONS = {"entry.model": "--grader", "entry.base_url": "--base-url", "entry.name": "--name"}
+OPTIONS = {
+    "entry": "--grader",
+    "entry.model": "--grader",
+    "entry.base_url": "--base-url",
+    "entry.name": "--name",
+}
 
 
 def extra_grader(data: dict[str, Any]) -> ExtraGrader:

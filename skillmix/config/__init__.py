@@ -12,8 +12,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -23,6 +21,14 @@ from pydantic import (
 )
 
 from skillmix.catalog.splits import SplitConfig
+from skillmix.config.batch import BATCH_PREFIXES
+from skillmix.config.batch import BatchSettings as BatchSettings
+from skillmix.config.batch import batch_switch as batch_switch
+from skillmix.config.batch import run_batch as run_batch
+from skillmix.config.fields import FilePath as FilePath
+from skillmix.config.fields import Number as Number
+from skillmix.config.fields import Strict as Strict
+from skillmix.config.fields import no_bool_values
 from skillmix.errors import SkillmixError, describe_validation
 from skillmix.models import BackendSettings, GenerationParams, defaults, split_model_string
 from skillmix.models.prices import Price
@@ -49,34 +55,6 @@ MAX_BACKOFF_S = 3_600.0
 SEED_RANGE = (-(2**63), 2**63 - 1)
 
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected a number, not true/false")
-    return value
-
-
-def _no_bool_values(value: Any) -> Any:
-    """A mapping of numbers typed outside this module (GenerationParams, Price): no true/false."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, bool):
-                raise ValueError(f"{key}: expected a number, not true/false")
-    return value
-
-
-def _usable_path(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("must not be empty")
-    if isinstance(value, str) and "\0" in value:
-        raise ValueError("must not contain a NUL character")
-    return value
-
-
-# Lax floats (YAML reads 1e9 as a string) but never a boolean; strict ints: no "5", 5.0 or true.
-Number = Annotated[float, BeforeValidator(_not_bool)]
-FilePath = Annotated[Path, BeforeValidator(_usable_path)]
-
-
 def check_k(value: list[int]) -> list[int]:
     """k values: each between 1 and MAX_K, none twice."""
     if any(k < 1 for k in value):
@@ -91,7 +69,7 @@ def check_k(value: list[int]) -> list[int]:
 def prices_not_bools(value: Any) -> Any:
     if isinstance(value, dict):
         for price in value.values():
-            _no_bool_values(price)
+            no_bool_values(price)
     return value
 
 
@@ -100,10 +78,6 @@ def unique_labels(entries: list[ModelEntry], what: str) -> list[ModelEntry]:
     if len(set(labels)) != len(labels):
         raise ValueError(f"two {what} share a label: give each a distinct `name`")
     return entries
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 ConfigT = TypeVar("ConfigT", bound=Strict)
@@ -117,19 +91,6 @@ class NoveltyAssumptions(Strict):
     skill_frequency: Number = Field(default=0.01, ge=0, le=1)  # p_s: share of text pieces
     topic_frequency: Number = Field(default=0.001, ge=0, le=1)  # p_t: share about a topic
     corpus_pieces: Number = Field(default=1e9, ge=0)  # L: text pieces in the training corpus
-
-
-class BatchSettings(Strict):
-    """Batch mode (`batch: true`, or these fields): calls go through the provider's batch API
-    (OpenAI, Anthropic) at half the price, answered within hours, not seconds (run/batches.py)."""
-
-    size: int = Field(default=1000, ge=1, le=50_000, strict=True)  # requests per batch, at most
-    wait_s: Number = Field(default=60, ge=0)  # a smaller batch is sent once its oldest waited
-    poll_s: Number = Field(default=30, gt=0, le=3600)  # between polls of the batches in flight
-    max_batches: int = Field(default=50, ge=1, le=2000, strict=True)  # in flight at once
-    # a batch older than this is cancelled; once the cancel has ended, what it did not run
-    # goes realtime (None: batches run their 24 hours)
-    cancel_after_s: Number | None = Field(default=None, gt=0)
 
 
 class ModelEntry(Strict):
@@ -150,22 +111,24 @@ class ModelEntry(Strict):
     backoff_max_s: Number = Field(default=defaults.BACKOFF_MAX_S, ge=0, le=MAX_BACKOFF_S)
     # backend-specific, typed by the backend (e.g. llama.cpp n_ctx, n_threads); kept raw here
     # so that entries with the same options share one backend (run/plan.py)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = Field(default_factory=dict)
     batch: BatchSettings | None = None  # `true`: the defaults
 
     @field_validator("batch", mode="before")
     @classmethod
     def _batch_switch(cls, value: Any) -> Any:
-        if value is True:
-            return {}
-        return None if value is False else value
+        return batch_switch(value)
 
     @model_validator(mode="after")
     def _batch_backend(self) -> ModelEntry:
-        if self.batch is not None and not self.model.startswith(("openai/", "anthropic/")):
+        if self.batch is None:
+            return self
+        if not self.model.startswith(BATCH_PREFIXES):
             raise ValueError("batch: is for openai/ and anthropic/ models (their batch APIs)")
-        if self.batch is not None and isinstance(self.base_url, list):
+        if isinstance(self.base_url, list):
             raise ValueError("batch: takes one base_url, not a list of replicas")
+        if self.batch.stragglers == "flex" and not self.model.startswith("openai/"):
+            raise ValueError("batch.stragglers: flex is OpenAI's tier; anthropic/ takes realtime")
         return self
 
     @field_validator("model")
@@ -177,7 +140,7 @@ class ModelEntry(Strict):
     @field_validator("params", mode="before")
     @classmethod
     def _params_not_bools(cls, value: Any) -> Any:
-        return _no_bool_values(value)
+        return no_bool_values(value)
 
     @field_validator("base_url")
     @classmethod
@@ -275,9 +238,22 @@ class RunConfig(Strict):
     # re-asks of an unparseable grader reply
     grader_retries: int = Field(default=2, ge=0, le=MAX_GRADER_RETRIES, strict=True)
     structured_grading: bool | None = None  # None: wherever the grader's backend supports it
-    prices: dict[str, Price] = {}  # USD per million tokens, over the shipped price table
+    # USD per million tokens, over the shipped price table
+    prices: dict[str, Price] = Field(default_factory=dict)
     novelty: NoveltyAssumptions = NoveltyAssumptions()  # for the novelty bound in reports
     budget_usd: Number | None = Field(default=None, gt=0)  # stop starting calls once spent
+    # batch mode for every openai/ and anthropic/ entry that does not set its own `batch`
+    batch: BatchSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _run_batch(cls, data: Any) -> Any:
+        return run_batch(data, ("students", "grader", "graders"))
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_switch(cls, value: Any) -> Any:
+        return batch_switch(value)
 
     @field_validator("k")
     @classmethod

@@ -14,14 +14,17 @@ from skillmix.config import (
     MAX_K_VALUES,
     MAX_STUDENTS,
     SEED_RANGE,
+    BatchSettings,
     FilePath,
     ModelEntry,
     Number,
     RunConfig,
     Strict,
+    batch_switch,
     check_k,
     parse_config,
     prices_not_bools,
+    run_batch,
     stored_validated,
     unique_labels,
     validated,
@@ -94,6 +97,26 @@ class ConceptMixConfig(Strict):
     grading: GradingRule = GradingRule()
     prices: dict[str, Price] = Field(default_factory=dict)
     budget_usd: Number | None = Field(default=None, gt=0)
+    # batch mode for the grader (and writer) where openai/ or anthropic/, unless set there
+    batch: BatchSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _run_batch(cls, data: Any) -> Any:
+        data = run_batch(data, ("grader",))
+        items = data.get("items") if isinstance(data, dict) else None
+        generate = items.get("generate") if isinstance(items, dict) else None
+        if isinstance(items, dict) and isinstance(generate, dict) and "writer" in generate:
+            wanted = {"batch": data.get("batch"), "writer": generate["writer"]}
+            writer = run_batch(wanted, ("writer",))
+            generate = {**generate, "writer": writer["writer"]}
+            data = {**data, "items": {**items, "generate": generate}}
+        return data
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_switch(cls, value: Any) -> Any:
+        return batch_switch(value)
 
     @model_validator(mode="before")
     @classmethod

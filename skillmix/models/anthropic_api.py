@@ -98,4 +98,5 @@ def message_output(reply: Any) -> ModelOutput:
         usage=Usage(reply.usage.input_tokens, reply.usage.output_tokens),
         finish_reason=reply.stop_reason,
         served_model=reply.model,
+        service_tier=getattr(reply.usage, "service_tier", None),
     )

@@ -32,6 +32,9 @@ class AnthropicBatches:
     def line(self, custom_id: str, body: dict[str, Any]) -> str:
         return json.dumps({"custom_id": custom_id, "params": body})
 
+    async def probe(self) -> None:
+        await self.client.messages.batches.list(limit=1)
+
     async def create(self, job: str, lines: list[str]) -> str:
         batch = await self.client.messages.batches.create(
             requests=[json.loads(line) for line in lines]
@@ -46,16 +49,7 @@ class AnthropicBatches:
         AmbiguousBatch (tried again later)."""
         found = []
         async for batch in self.client.messages.batches.list(limit=100):
-            counts = batch.request_counts
-            total = sum(
-                (
-                    counts.processing,
-                    counts.succeeded,
-                    counts.errored,
-                    counts.canceled,
-                    counts.expired,
-                )
-            )
+            total = batch.request_counts.processing + _finished(batch.request_counts)
             recent = batch.created_at.timestamp() >= since - CLOCK_SKEW_S
             if recent and total == len(keys) and str(batch.id) not in known:
                 found.append(str(batch.id))
@@ -67,7 +61,10 @@ class AnthropicBatches:
         batch = await self.client.messages.batches.retrieve(batch_id)
         status = str(batch.processing_status)
         cancelled = batch.cancel_initiated_at is not None
-        return BatchState(batch_id, status, status == "ended", cancelled)
+        counts = batch.request_counts
+        total = counts.processing + _finished(counts)
+        done = _finished(counts) / total if total else 0.0
+        return BatchState(batch_id, status, status == "ended", cancelled, done)
 
     async def results(self, state: BatchState, keys: tuple[str, ...]) -> dict[str, Result]:
         results: dict[str, Result] = {}
@@ -82,6 +79,11 @@ class AnthropicBatches:
         if isinstance(error, anthropic.APIStatusError):
             return error.status_code >= 500
         return isinstance(error, anthropic.APIConnectionError)
+
+
+def _finished(counts: Any) -> int:
+    """A batch's requests that have ended, one way or another."""
+    return int(counts.succeeded + counts.errored + counts.canceled + counts.expired)
 
 
 def _result(result: Any) -> Result:

@@ -46,6 +46,8 @@ class ModelRequest:
     params: GenerationParams
     seed: int
     json_schema: dict[str, Any] | None = None  # ask for a JSON object of this shape
+    # the provider's processing tier (OpenAI's "flex"): its price, not its reply, so not keyed
+    service_tier: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Everything that determines the reply, as JSON-ready data (the cache key uses it)."""
@@ -76,6 +78,7 @@ class ModelOutput:
     top_logprobs: tuple[tuple[str, float], ...] | None = None
     replica: str | None = None  # the endpoint that answered, for a deployment's replicas
     batched: bool = False  # answered through the provider's batch API (at its batch price)
+    service_tier: str | None = None  # the tier the provider says served it ("flex", "batch")
 
 
 @dataclass(frozen=True)

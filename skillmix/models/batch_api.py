@@ -28,6 +28,7 @@ class BatchState:
     status: str  # the provider's own; an unknown one is not terminal
     ended: bool
     cancelled: bool = False  # ended by a cancel: what it did not run is in its results as such
+    done_share: float = 0.0  # of its requests, the share finished so far
     details: Any = None  # what the provider's results() reads (file ids, a failed batch's errors)
 
 
@@ -40,6 +41,9 @@ class BatchApi(Protocol):
         """The SDK's error for a batch (or a batch API) that is not there."""
 
     def line(self, custom_id: str, body: dict[str, Any]) -> str: ...
+
+    async def probe(self) -> None:
+        """Raises `not_found` where the endpoint has no batch API."""
 
     async def create(self, job: str, lines: list[str]) -> str: ...
 

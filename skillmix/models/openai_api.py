@@ -98,6 +98,8 @@ class OpenAIBackend(SdkBackend):
             }
         elif request.json_schema is not None and json_mode == "json_object":
             arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        if request.service_tier is not None:
+            arguments["service_tier"] = request.service_tier
         return arguments
 
     async def generate(self, request: ModelRequest) -> ModelOutput:
@@ -125,6 +127,7 @@ def parse_reply(reply: dict[str, Any]) -> ModelOutput:
             finish_reason=choice.get("finish_reason"),
             served_model=reply.get("model"),
             top_logprobs=first_token_logprobs(choice),
+            service_tier=reply.get("service_tier"),
         )
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise MalformedReply(f"no choice in the reply: {str(reply)[:200]}") from exc

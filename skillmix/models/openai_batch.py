@@ -32,6 +32,9 @@ class OpenAIBatches:
     def line(self, custom_id: str, body: dict[str, Any]) -> str:
         return json.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body})
 
+    async def probe(self) -> None:
+        await self.client.batches.list(limit=1)
+
     async def create(self, job: str, lines: list[str]) -> str:
         """Upload the lines and make a batch of them, tagged with `job`; the batch id."""
         data = ("".join(line + "\n" for line in lines)).encode()
@@ -65,9 +68,10 @@ class OpenAIBatches:
         )
         status = str(batch.status)
         files = (batch.output_file_id or None, batch.error_file_id or None)
-        return BatchState(
-            batch_id, status, status in TERMINAL, status == "cancelled", (status, files, errors)
-        )
+        counts = batch.request_counts
+        done = (counts.completed + counts.failed) / counts.total if counts and counts.total else 0.0
+        ended, cancelled = status in TERMINAL, status == "cancelled"
+        return BatchState(batch_id, status, ended, cancelled, done, (status, files, errors))
 
     async def results(self, state: BatchState, keys: tuple[str, ...]) -> dict[str, Result]:
         """Each answered custom_id's output or failure, from both files of an ended batch (an

@@ -36,6 +36,14 @@ class Price(BaseModel):
 
 FREE = Price(input=0, output=0)
 BATCH_PRICE_SHARE = 0.5  # OpenAI's Batch API and Anthropic's Message Batches: half price
+# the tiers a reply may say served it at batch prices: Anthropic's batches ("batch"), OpenAI's
+# flex processing ("flex", "priced at Batch API rates")
+BATCH_PRICED_TIERS = frozenset({"batch", "flex"})
+
+
+def price_share(batched: bool, service_tier: str | None) -> float:
+    """The share of the realtime price a reply was billed at."""
+    return BATCH_PRICE_SHARE if batched or service_tier in BATCH_PRICED_TIERS else 1.0
 
 
 def shipped_prices() -> dict[str, Price]:

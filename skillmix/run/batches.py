@@ -9,9 +9,10 @@ item's turn-1 answer arrives its turn-2 call joins the queue, and its gradings a
 Every batch is in the run's ledger (batch_store.py) before it is created, with its batch id
 as soon as the create returns; a rerun re-attaches to the batches whose results it has not
 stored, and never sends a key whose batch is live. A create that did not return (a timeout,
-a reset, a 5xx) is looked for at the provider before its keys are sent again. Requests an
-expired or cancelled batch did not run go into the next batch; those it answered are kept.
-A batch is polled every `poll_s` at first, then less often while it runs (up to 8 times)."""
+a reset, a 5xx) is looked for at the provider before its keys are sent again, a few times
+over (a batch list may lag the create). Requests an expired or cancelled batch did not run go
+into the next batch; those it answered are kept. A batch is polled every `poll_s` at first,
+then less often while it runs (up to 8 times)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from skillmix.errors import SkillmixError
 from skillmix.models import ModelBackend, ModelOutput
 from skillmix.models.anthropic_api import AnthropicBackend
 from skillmix.models.anthropic_batch import AnthropicBatches
-from skillmix.models.batch_api import BatchApi, LineFailed, Result
+from skillmix.models.batch_api import BatchApi, BatchState, LineFailed, Result
 from skillmix.models.openai_api import OpenAIBackend
 from skillmix.models.openai_batch import OpenAIBatches
 from skillmix.run.batch_store import ABANDONED, ENDED, BatchLedger
@@ -38,11 +39,16 @@ LOG = logging.getLogger(__name__)
 MAX_TRIES = 5  # batches a call may go unrun in (expired, refused, a 5xx line) before it fails
 MAX_ROUND_FAILURES = 20  # rounds in a row whose API calls failed, before the waiting calls do
 POLL_BACKOFF, MAX_POLL_FACTOR = 1.5, 8  # a running batch's poll interval grows to 8 x poll_s
+LOOKS = 4  # times a create that did not return is looked for, polls apart, before a resend
 
 
 class RunRealtime(Exception):
     """This call goes realtime: the endpoint has no batch API (a vLLM or llama.cpp server), or
-    its batch was cancelled as a straggler before it ran the call."""
+    its batch was cancelled as a straggler before it ran the call (`straggler`)."""
+
+    def __init__(self, message: str, *, straggler: bool = False):
+        super().__init__(message)
+        self.straggler = straggler
 
 
 @dataclass
@@ -65,17 +71,27 @@ class Watched:
     cancelled: bool = False  # by this run, as a straggler: what it did not run goes realtime
     next_poll: float = 0.0  # time.monotonic() of its next poll
     polls: int = 0
+    looks: int = 0  # times its batch was looked for (a create that did not return)
 
 
 class Batcher:
     """One model's batch queue and batches in flight (one per backend of a run)."""
 
-    def __init__(self, ledger: BatchLedger, model: str, api: BatchApi, settings: BatchSettings):
+    def __init__(
+        self,
+        ledger: BatchLedger,
+        model: str,
+        api: BatchApi,
+        settings: BatchSettings,
+        notice: Callable[[str], None] | None = None,
+    ):
         self.ledger, self.model, self.api, self.settings = ledger, model, api, settings
+        self.notice = notice  # what the run says once, at its end (beside the log)
         self.pending: dict[str, Waiting] = {}
         self.watched: dict[str, Watched] = {}
         self.claimed: dict[str, str] = {}  # key -> the newest job holding it
         self.realtime = False
+        self.probed = False  # whether the endpoint was asked if it has a batch API
         self.made = self.ended = 0  # batches made and ended by this process
         self._worker: asyncio.Task[None] | None = None
         for job in ledger.unfinished(model):
@@ -121,12 +137,23 @@ class Batcher:
             await asyncio.sleep(self.settings.poll_s)
 
     async def _round(self) -> None:
+        if not self.probed:
+            await self._probe()
         while self._ready() and not self.realtime:
             await self._submit()
         now = time.monotonic()
         due = [j for j, w in self.watched.items() if w.results is None and w.next_poll <= now]
         for job in due:
             await self._poll(job)
+
+    async def _probe(self) -> None:
+        """Asked once, before a first batch waits to fill: a vLLM or llama.cpp server has no
+        batch API, and its calls go realtime at once."""
+        try:
+            await self.api.probe()
+        except self.api.not_found:
+            self._no_batch_api()
+        self.probed = True
 
     def _fail_all(self, error: Exception) -> None:
         """Every waiting call fails, recorded against its item (a rerun re-attaches to the
@@ -168,21 +195,34 @@ class Batcher:
         self._watch(job, tuple(keys), None)
         self.watched[job].waiting = taken
         try:
-            batch_id: str | None = await self.api.create(job, [w.line for w in taken.values()])
+            batch_id = await self.api.create(job, [w.line for w in taken.values()])
         except self.api.not_found:
             self._no_batch_api(job)
             return
         except Exception as exc:
             if not self.api.uncertain(exc):
                 self._fail(job, exc)
-                return
-            batch_id = await self._find(job)  # made, or safe to send again
-        if batch_id is None:
-            self._requeue(job, keys)
-            return
+            return  # else looked for from its first poll on: made, or safe to send again
         self.ledger.set_batch(job, batch_id)
         self.watched[job].batch_id = batch_id
         self.made += 1
+
+    async def _found(self, job: str) -> bool:
+        """Whether the batch of a create that did not return (this process's, or a killed
+        one's) is found; not found LOOKS times, its keys are sent again."""
+        watched = self.watched[job]
+        watched.batch_id = await self._find(job)
+        if watched.batch_id is not None:
+            self.ledger.set_batch(job, watched.batch_id)
+            self.made += 1
+            return True
+        watched.looks += 1
+        if watched.looks >= LOOKS:
+            self._requeue(job, list(watched.keys))
+        else:
+            wait = self.settings.poll_s * POLL_BACKOFF**watched.looks
+            watched.next_poll = time.monotonic() + wait
+        return False
 
     async def _find(self, job: str) -> str | None:
         """The batch a create that did not return made, if it made one."""
@@ -192,12 +232,9 @@ class Batcher:
 
     async def _poll(self, job: str) -> None:
         watched = self.watched[job]
-        if watched.batch_id is None:  # a rerun of a create that did not return
-            watched.batch_id = await self._find(job)
-            if watched.batch_id is None:
-                self._requeue(job, list(watched.keys))
-                return
-            self.ledger.set_batch(job, watched.batch_id)
+        if watched.batch_id is None and not await self._found(job):
+            return
+        assert watched.batch_id is not None
         try:
             state = await self.api.state(watched.batch_id)
         except self.api.not_found:  # deleted, or the provider lost it: sent again
@@ -207,20 +244,27 @@ class Batcher:
             watched.polls += 1
             factor = min(POLL_BACKOFF**watched.polls, MAX_POLL_FACTOR)
             watched.next_poll = time.monotonic() + self.settings.poll_s * factor
-            await self._cancel_if_straggling(watched)
+            await self._cancel_if_straggling(watched, state)
             return
-        if state.cancelled and self.settings.cancel_after_s is not None:
+        if state.cancelled and self._cancels_stragglers():
             watched.cancelled = True  # (by this run before it was killed, say)
         watched.results = await self.api.results(state, watched.keys)
         self.ledger.set_status(job, ENDED)
         self.ended += 1
         self._deliver(job)
 
-    async def _cancel_if_straggling(self, watched: Watched) -> None:
-        """A batch older than cancel_after_s is cancelled; its calls wait for the cancel to
-        end (what runs meanwhile is billed) and then go realtime."""
-        limit = self.settings.cancel_after_s
-        if limit is None or watched.cancelled or time.time() - watched.created < limit:
+    def _cancels_stragglers(self) -> bool:
+        settings = self.settings
+        return settings.cancel_after_s is not None or settings.cancel_done_share is not None
+
+    async def _cancel_if_straggling(self, watched: Watched, state: BatchState) -> None:
+        """A batch older than cancel_after_s, or with cancel_done_share of its requests done,
+        is cancelled; its calls wait for the cancel to end (what runs meanwhile is billed)
+        and then go realtime."""
+        age, share = self.settings.cancel_after_s, self.settings.cancel_done_share
+        old = age is not None and time.time() - watched.created >= age
+        nearly_done = share is not None and state.done_share >= share
+        if watched.cancelled or not (old or nearly_done):
             return
         await self.api.cancel(str(watched.batch_id))
         watched.cancelled = True
@@ -236,8 +280,9 @@ class Batcher:
             del watched.waiting[key]
             result = watched.results.get(key, LineFailed("not in the results", retry=True))
             if isinstance(result, LineFailed) and result.retry and watched.cancelled:
+                cancelled = RunRealtime(f"{self.model}: its batch was cancelled", straggler=True)
                 for future in waiting.futures:
-                    future.set_exception(RunRealtime(f"{self.model}: its batch was cancelled"))
+                    future.set_exception(cancelled)
                 continue
             if isinstance(result, LineFailed) and result.retry:
                 waiting.tries += 1
@@ -286,10 +331,14 @@ class Batcher:
                 if not future.done():
                     future.set_exception(error)
 
-    def _no_batch_api(self, job: str) -> None:
-        LOG.warning("%s: the endpoint has no batch API; its calls go realtime", self.model)
+    def _no_batch_api(self, job: str | None = None) -> None:
+        said = f"{self.model}: the endpoint has no batch API; its calls went realtime"
+        LOG.info(said)
+        if self.notice is not None:
+            self.notice(said)
         self.realtime = True
-        self._fail(job, RunRealtime(self.model))
+        if job is not None:
+            self._fail(job, RunRealtime(self.model))
         for waiting in self.pending.values():
             for future in waiting.futures:
                 future.set_exception(RunRealtime(self.model))
@@ -297,7 +346,9 @@ class Batcher:
 
 
 def batchers(
-    store: RunStore, batched: Sequence[tuple[ModelEntry, ModelBackend]]
+    store: RunStore,
+    batched: Sequence[tuple[ModelEntry, ModelBackend]],
+    notice: Callable[[str], None] | None = None,
 ) -> dict[int, Batcher]:
     """A batcher per backend of the entries in batch mode (by the backend's id)."""
     if not batched:
@@ -315,5 +366,5 @@ def batchers(
         else:
             raise SkillmixError(f"{entry.model}: no batch API to send to", field="batch")
         model = f"{entry.model}@{backend.base_url or 'the provider'}"
-        found[id(backend)] = Batcher(ledger, model, api, entry.batch)
+        found[id(backend)] = Batcher(ledger, model, api, entry.batch, notice)
     return found

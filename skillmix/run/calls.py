@@ -8,7 +8,6 @@ calls in flight spend beyond their bounds."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -29,7 +28,7 @@ from skillmix.models import GeneratedImage, ModelBackend, ModelOutput, ModelRequ
 from skillmix.models.batch_api import LineFailed
 from skillmix.models.images import image_size
 from skillmix.models.limits import AdaptiveLimiter
-from skillmix.models.prices import BATCH_PRICE_SHARE, PriceTable
+from skillmix.models.prices import PriceTable, price_share
 from skillmix.models.retry import generate_with_retries
 from skillmix.records import Spend
 from skillmix.run.batches import RunRealtime, batchers
@@ -57,6 +56,7 @@ class RunStats:
     interrupted: bool = False
     concurrency: dict[str, int] = field(default_factory=dict)
     failures: Counter[str] = field(default_factory=Counter)  # why calls failed, by reason
+    notices: list[str] = field(default_factory=list)  # said once at the end (no batch API)
 
     def failure_summary(self, most: int = 3) -> str:
         """The most common failure reasons, e.g. 'NotFoundError: ... (x4)'."""
@@ -129,7 +129,7 @@ class StoredCalls:
         self.stats = RunStats(spent_usd=store.spent_usd())
         self.limiters = {id(b): AdaptiveLimiter(b.concurrency) for b in backends}
         self.reserved_usd = 0.0  # the cost bounds of the calls in flight
-        self.batchers = batchers(store, batched)
+        self.batchers = batchers(store, batched, self.stats.notices.append)
 
     def slots(self) -> int:
         """Calls the run may have in flight: each limiter's ceiling, and in batch mode each
@@ -216,8 +216,8 @@ class StoredCalls:
                 self.reserved_usd -= bound
         images, unit = len(output.images), backend.price_unit()
         cost = self.prices.cost(entry.model, output.usage, images, unit)
-        if cost is not None and output.batched:
-            cost *= BATCH_PRICE_SHARE
+        if cost is not None:
+            cost *= price_share(output.batched, output.service_tier)
         output = replace(output, text=scrub(output.text, backend.secrets()))
         if output.images:  # the files first: the response names them
             output = replace(output, text=self.store_images(output.images))
@@ -248,13 +248,17 @@ class StoredCalls:
         on_attempt: Callable[[], None],
     ) -> ModelOutput:
         """The output from the model's batches in batch mode, else (or where its endpoint has
-        no batch API) from a realtime call."""
+        no batch API) from a realtime call; a cancelled straggler's on OpenAI's flex tier
+        where the settings say so."""
         batcher = self.batchers.get(id(backend))
         if batcher is not None and not batcher.realtime:
             on_attempt()
-            with contextlib.suppress(RunRealtime):
+            try:
                 output = await batcher.generate(key, backend.wire_body(request))
                 return replace(output, batched=True)
+            except RunRealtime as exc:
+                if exc.straggler and batcher.settings.stragglers == "flex":
+                    request = replace(request, service_tier="flex")
         return await generate_with_retries(
             backend,
             request,

@@ -185,6 +185,7 @@ class Regrader(Runner):
         try:
             await asyncio.gather(*(self.regrade(record, item) for record, item in answers))
         finally:
+            await self.calls.aclose_batchers()
             await self.plan.grader_backend.aclose()
             self.store.flush()  # the gradings written since the last response
         return self.stats

@@ -38,8 +38,7 @@ class AnthropicRoutes:
         if method == "POST" and route == PREFIX:
             return self._create(json.loads(body), host)
         if method == "GET" and route == PREFIX:
-            batches = sorted(self.api.batches.values(), key=lambda b: b.created_at, reverse=True)
-            data = [self._json(b, host) for b in batches if b.kind == "anthropic"]
+            data = [self._json(b, host) for b in self.api.listed("anthropic")]
             page = {
                 "data": data,
                 "has_more": False,
@@ -72,9 +71,10 @@ class AnthropicRoutes:
     def _json(self, batch: Batch, host: str) -> dict[str, Any]:
         status = STATUS.get(batch.status, "in_progress")
         total = batch.counts["total"]
-        counts = {"processing": total, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        done = batch.counts["completed"]
+        counts = {"processing": total - done, "succeeded": done, "errored": 0}
+        counts |= {"canceled": 0, "expired": 0}
         if status == "ended":
-            done = batch.counts["completed"]
             left = "expired" if batch.status == "expired" else "canceled"
             counts |= {"processing": 0, "succeeded": done, left: total - done}
         created = dt.datetime.fromtimestamp(batch.created_wall, dt.UTC)

@@ -13,7 +13,11 @@ finalizing -> completed), so a test runs a 24-hour batch in milliseconds; or, wi
 - ``expire_batches``: the first N batches expire after in_progress, half their lines
   finished (in the output file, billed) and the rest ``batch_expired`` lines in the error file;
 - a request for ``FLAKY_MODEL`` fails once, an HTTP 500 line in the error file;
-- cancel: ``cancelling`` until the next poll, then ``cancelled`` with half its lines run;
+- cancel: ``cancelling`` until the next poll, then ``cancelled`` with half its lines run
+  (or those its counts showed done);
+- ``straggle_polls``: a batch in_progress shows all lines but one done for N polls, then
+  completes (a straggler, for a cancel at a share done);
+- ``list_lag``: a new batch is missing from the first N lists (a list that lags a create);
 - ``refuse_batches``: the first N batches fail validation, ``token_limit_exceeded`` (a batch
   holding a request for the model ``REFUSED_MODEL`` always fails validation, ``model_not_found``).
 Counted for ``/stats``: batches created, lines billed, and each custom_id billed or submitted
@@ -65,6 +69,8 @@ class Batch:
     started: float = field(default_factory=time.monotonic)
     created_wall: float = field(default_factory=time.time)
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0})
+    straggled: int = 0  # polls it spent with one line left (straggle_polls)
+    unlisted: int = 0  # lists it is still missing from (list_lag)
 
     def as_json(self) -> dict[str, Any]:
         completed = self.counts["completed"]
@@ -127,8 +133,12 @@ class BatchApi:
         expire_batches: int = 0,
         latency_s: float = 0,
         refuse_batches: int = 0,
+        *,
+        straggle_polls: int = 0,
+        list_lag: int = 0,
     ):
         self.answers = answers
+        self.straggle_polls, self.list_lag = straggle_polls, list_lag
         self.refuse_batches = refuse_batches
         self.latency_s = latency_s
         self.drop_creates = drop_creates
@@ -221,6 +231,7 @@ class BatchApi:
             created_at=len(self.batches),
             expire=self.stats.batches_created < self.expire_batches,
             kind=kind,
+            unlisted=self.list_lag,
         )
         if any(line["body"].get("model") == REFUSED_MODEL for line in lines):
             batch.refusal = "model_not_found"
@@ -242,9 +253,21 @@ class BatchApi:
             custom_id in b.custom_ids for b in self.batches.values() if b.status not in TERMINAL
         )
 
+    def listed(self, kind: str) -> list[Batch]:
+        """The batches a list shows, newest first (one that lags its create left out)."""
+        shown = []
+        for batch in sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True):
+            if batch.kind != kind:
+                continue
+            if batch.unlisted > 0:
+                batch.unlisted -= 1
+                continue
+            shown.append(batch)
+        return shown
+
     def _list(self, query: str) -> BatchReply:
         after = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("after")
-        newest = sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
+        newest = self.listed("openai")
         if after is not None:
             newest = [b for b in newest if b.id < after]
         data = [b.as_json() for b in newest]
@@ -271,7 +294,8 @@ class BatchApi:
         if batch.status in TERMINAL:
             return
         if batch.status == "cancelling":
-            self._finish(batch, "cancelled", finished=len(batch.custom_ids) // 2)
+            finished = batch.counts["completed"] or len(batch.custom_ids) // 2
+            self._finish(batch, "cancelled", finished=finished)
             return
         if batch.refusal is not None:
             batch.status = "failed"
@@ -285,6 +309,10 @@ class BatchApi:
             return
         if batch.expire and batch.status == "in_progress":
             self._finish(batch, "expired", finished=len(batch.custom_ids) // 2)
+            return
+        if batch.status == "in_progress" and batch.straggled < self.straggle_polls:
+            batch.straggled += 1
+            batch.counts["completed"] = len(batch.custom_ids) - 1
             return
         following = STEPS[STEPS.index(batch.status) + 1] if batch.status in STEPS else "completed"
         if following == "completed":
@@ -333,7 +361,9 @@ class BatchApi:
 
 
 def canonical(body: dict[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+    """A body as compared for paying twice: the same request on any tier."""
+    kept = {key: value for key, value in body.items() if key != "service_tier"}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
 
 
 def _server_error(line: dict[str, Any]) -> dict[str, Any]:

@@ -121,7 +121,10 @@ def canonical_json(body: object) -> str:
 
 
 def body_digest(body: object) -> str:
-    """sha256 (hex) of the canonical JSON of a request body."""
+    """sha256 (hex) of the canonical JSON of a request body, less its service tier (which
+    decides the price, not the reply)."""
+    if isinstance(body, dict) and "service_tier" in body:
+        body = {key: value for key, value in body.items() if key != "service_tier"}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -235,6 +238,8 @@ class ServerConfig:
     batch_api: bool = True  # False: no /v1/files nor /v1/batches (a vLLM or llama.cpp server)
     batch_latency_s: float = 0.0  # > 0: a batch completes this long after its create
     refuse_batches: int = 0  # batches: the first N fail validation (token_limit_exceeded)
+    straggle_polls: int = 0  # batches: all but one line done for N polls, then completed
+    list_lag: int = 0  # batches: a new batch is missing from the first N lists (lagging)
 
 
 def messages_digest(messages: object) -> str:
@@ -261,6 +266,7 @@ class Stats:
         default_factory=lambda: Counter({"openai": 0, "anthropic": 0})
     )  # chat requests holding an image, answered, per API
     image_prompts: Counter[str] = field(default_factory=Counter)  # prompt_digest: requests
+    flex_requests: int = 0  # chat requests answered on OpenAI's flex tier
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -280,6 +286,7 @@ class Stats:
             "refusals": self.refusals,
             "vision_requests": dict(self.vision_requests),
             "image_prompts": dict(self.image_prompts),
+            "flex_requests": self.flex_requests,
         }
 
 
@@ -474,7 +481,7 @@ def _openai_reply(
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         },
-        "service_tier": "default",
+        "service_tier": "flex" if body.get("service_tier") == "flex" else "default",
         "system_fingerprint": "fp_wire_servers",
     }
 
@@ -579,6 +586,7 @@ def _anthropic_reply(
         "usage": {
             "input_tokens": _tokens(input_chars) + sum(map(image_wire.image_tokens, images)),
             "output_tokens": _tokens(output_chars),
+            "service_tier": "standard",
         },
     }
 
@@ -680,11 +688,15 @@ class WireServer:
             config.expire_batches,
             config.batch_latency_s,
             config.refuse_batches,
+            straggle_polls=config.straggle_polls,
+            list_lag=config.list_lag,
         )
         self.anthropic_batches = AnthropicRoutes(self.batches)
 
     def _anthropic_batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        return _anthropic_reply(body, body_digest(body), self.config.pass_rate, self._verdicts)
+        reply = _anthropic_reply(body, body_digest(body), self.config.pass_rate, self._verdicts)
+        reply["usage"]["service_tier"] = "batch"
+        return reply
 
     def _batch_answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """A batch line's reply: what the same body gets in realtime."""
@@ -897,6 +909,7 @@ class WireServer:
             self.stats.image_prompts[image_wire.prompt_digest(body["prompt"])] += 1
         elif api == "openai":
             self.batches.realtime_call(body)
+            self.stats.flex_requests += body.get("service_tier") == "flex"
             given = self._replies.get(messages_digest(body["messages"]))
             payload = _openai_reply(body, digest, given, self.config.pass_rate, self._verdicts)
             if image_wire.openai_images(body["messages"]):
@@ -984,6 +997,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-batch-api", action="store_true", help="404 on the batch paths")
     parser.add_argument("--batch-latency-s", type=float, default=0.0, help="batches take this")
     parser.add_argument("--refuse-batches", type=int, default=0, help="batches: refuse N")
+    parser.add_argument("--straggle-polls", type=int, default=0, help="batches: one line late")
+    parser.add_argument("--list-lag", type=int, default=0, help="batches: listed N lists late")
     parser.add_argument(
         "--fault-kinds",
         type=_parse_kinds,
@@ -1043,6 +1058,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_api=not args.no_batch_api,
         batch_latency_s=args.batch_latency_s,
         refuse_batches=args.refuse_batches,
+        straggle_polls=args.straggle_polls,
+        list_lag=args.list_lag,
     )
     server = WireServer(config)  # a bad --replies or --verdicts file fails here, cleanly
     _raise_fd_limit()
@@ -1110,6 +1127,8 @@ def start_server(
     batch_api: bool = True,
     batch_latency_s: float = 0.0,
     refuse_batches: int = 0,
+    straggle_polls: int = 0,
+    list_lag: int = 0,
 ) -> ServerHandle:
     """Start this module as a script in a subprocess, wait for READY, return its handle."""
     command = [
@@ -1138,6 +1157,7 @@ def start_server(
     command += ["--drop-creates", str(drop_creates), "--expire-batches", str(expire_batches)]
     command += [] if batch_api else ["--no-batch-api"]
     command += ["--batch-latency-s", str(batch_latency_s), "--refuse-batches", str(refuse_batches)]
+    command += ["--straggle-polls", str(straggle_polls), "--list-lag", str(list_lag)]
     command.append("--exit-on-stdin-eof")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

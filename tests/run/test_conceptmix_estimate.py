@@ -96,6 +96,22 @@ def test_dry_run_prints_the_cost_and_touches_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_a_batch_run_s_grader_is_estimated_at_batch_prices(tmp_path: Path) -> None:
+    source = tmp_path / "cm.yaml"
+    configs = [config(tmp_path, "low", "1024x1024", **more) for more in ({}, {"batch": True})]
+    realtime, batched = (
+        estimate_conceptmix(conceptmix_plan(validated(ConceptMixConfig, raw, source), source))
+        for raw in configs
+    )
+    assert batched[0] == realtime[0]  # the images: no batch API
+    assert batched[1].role == "grader (batch)" and batched[1].realtime_usd == realtime[1].cost_usd
+    assert batched[1].cost_usd == pytest.approx(realtime[1].cost_usd / 2)  # type: ignore[operator]
+    write_config(source, config(tmp_path, "low", "1024x1024", batch=True))
+    result = CliRunner().invoke(app, ["eval", str(source), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "batch mode: the same calls in realtime would cost $" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("model", "quality", "size", "each"),
     [

@@ -165,6 +165,29 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(
         )
 
 
+def test_a_batch_run_grades_through_the_batch_api_alike_at_half_the_price(
+    straight: Path, server: ServerHandle, tmp_path: Path
+) -> None:
+    """`batch:` for the run reaches the grader (an image model has no batch API here)."""
+    run_dir = tmp_path / "batched"
+    data = {**config_for(run_dir, server), "batch": {"size": 50, "wait_s": 0.05, "poll_s": 0.02}}
+    before = server.stats()
+    evaluate(write_config(tmp_path / "run.yaml", data))
+    after = server.stats()
+    assert after["vision_requests"] == before["vision_requests"]  # no grading in realtime
+    assert after["batches"]["batches_created"] > before["batches"]["batches_created"]
+    assert images(run_dir) == images(straight)
+    cheap_verdicts, full_verdicts = verdicts(run_dir), verdicts(straight)
+    assert [row[:-1] for row in cheap_verdicts] == [row[:-1] for row in full_verdicts]
+    assert [row[-1] for row in cheap_verdicts] == pytest.approx(
+        [row[-1] / 2 for row in full_verdicts]  # each verdict's cost
+    )
+    query = "SELECT key, cost_usd FROM responses WHERE backend = 'openai'"
+    cheap, full = dict(stored(run_dir, query)), dict(stored(straight, query))
+    assert cheap.keys() == full.keys() and len(full) > 0
+    assert all(cheap[key] == pytest.approx(full[key] / 2) for key in full)
+
+
 def test_report_shows_the_official_table_beside_the_run(straight: Path, tmp_path: Path) -> None:
     table = tmp_path / "performance_table.csv"
     table.write_text("Model,k=1,k=2,k=3\nPaper model,0.40 ±0.05,0.20 ±0.04,\n", encoding="utf-8")

@@ -24,7 +24,13 @@ from skillmix.protocol.conceptmix.writing import (
 )
 from skillmix.records import ImagePart
 from skillmix.run.conceptmix.plan import ConceptPlan, WriterPlan
-from skillmix.run.estimate import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, Estimate, usage_bound
+from skillmix.run.estimate import (
+    CHARS_PER_TOKEN,
+    DEFAULT_OUTPUT_TOKENS,
+    Estimate,
+    priced,
+    usage_bound,
+)
 
 # stands in for an image in a grading request: the estimate counts each image at a fixed bound
 PLACEHOLDER: ImagePart = {"type": "image", "media_type": "image/png", "sha256": "", "data": ""}
@@ -98,11 +104,13 @@ def _row(
         sum(u.input_tokens for u in bounds) * repeats,
         sum(u.output_tokens for u in bounds) * repeats,
     )
+    if image_unit is None:  # a text model's calls, at batch prices in batch mode
+        return priced(entry, role, len(bounds) * repeats, usage, prices)
     return Estimate(
         entry.label,
         role,
         len(bounds) * repeats,
         usage.input_tokens,
         usage.output_tokens,
-        prices.cost(entry.model, usage, len(bounds) * repeats if image_unit else 0, image_unit),
+        prices.cost(entry.model, usage, len(bounds) * repeats, image_unit),
     )

@@ -41,7 +41,9 @@ class ConceptRunner:
         self.plan = plan
         self.concepts = concepts
         prices = PriceTable.with_overrides(plan.config.prices)
-        self.calls = StoredCalls(concepts.store, prices, plan.config.budget_usd, plan.backends)
+        budget = plan.config.budget_usd
+        batched = [(entry, backend) for entry, backend in self.entries() if entry.batch]
+        self.calls = StoredCalls(concepts.store, prices, budget, plan.backends, batched)
         self.writer = None if plan.writer is None else ItemWriter(plan, plan.writer, self.calls)
 
     @property
@@ -70,10 +72,11 @@ class ConceptRunner:
             writer = self.writer
             jobs = [partial(self.written_images, writer, k, i) for k, i in plan.item_slots()]
         self.stats.total = len(jobs) * per_item
-        slots = sum(limiter.ceiling for limiter in self.calls.limiters.values())
+        slots = self.calls.slots()
         try:
             await run_bounded(jobs, worker_count(slots, len(jobs)))
         finally:
+            await self.calls.aclose_batchers()
             for _, backend in self.entries():
                 await backend.aclose()
             self.concepts.store.flush()  # the records written since the last response

@@ -1,7 +1,8 @@
 """Anthropic's Message Batches through the official SDK: the requests sent inline, the batch
 polled, its results read per custom_id once it has ended (none before: Anthropic gives no
 partial results). A message batch has no metadata, so a create that did not return is
-looked for among the batches made since its job was written, by its number of requests."""
+looked for among the batches made since its job was written, by its number of requests and,
+once a candidate has ended, by the custom_ids it answered."""
 
 from __future__ import annotations
 
@@ -45,17 +46,28 @@ class AnthropicBatches:
         self, job: str, keys: tuple[str, ...], since: float, known: set[str]
     ) -> str | None:
         """The batch a lost create made, if one was made: created since the job (give or take
-        the clocks) with as many requests, and not `known` as another job's. Two such:
-        AmbiguousBatch (tried again later)."""
+        the clocks) with as many requests, not `known` as another job's, and, once ended,
+        answering these custom_ids. Two such: AmbiguousBatch (tried again later)."""
         found = []
         async for batch in self.client.messages.batches.list(limit=100):
             total = batch.request_counts.processing + _finished(batch.request_counts)
             recent = batch.created_at.timestamp() >= since - CLOCK_SKEW_S
-            if recent and total == len(keys) and str(batch.id) not in known:
+            if not recent or total != len(keys) or str(batch.id) in known:
+                continue
+            if batch.processing_status != "ended" or await self._answers(batch.id, keys):
                 found.append(str(batch.id))
         if len(found) > 1:
             raise AmbiguousBatch(f"{len(found)} batches could hold this job's {len(keys)} calls")
         return found[0] if found else None
+
+    async def _answers(self, batch_id: str, keys: tuple[str, ...]) -> bool:
+        """Whether an ended batch's results are for these custom_ids (each a content key, so
+        another run's or another client's batch never matches)."""
+        wanted = set(keys)
+        async for line in await self.client.messages.batches.results(batch_id):
+            if line.custom_id not in wanted:
+                return False
+        return True
 
     async def state(self, batch_id: str) -> BatchState:
         batch = await self.client.messages.batches.retrieve(batch_id)

@@ -5,17 +5,21 @@ through the batch API, all against the loopback server through the real SDKs."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from anthropic import AsyncAnthropic
 from typer.testing import CliRunner
 
 from skillmix.cli import app
 from skillmix.config import ExtraGrader, ModelEntry, RunConfig, parse_config
 from skillmix.errors import SkillmixError
+from skillmix.models.anthropic_batch import AnthropicBatches
 from skillmix.run import batches as batch_module
 from skillmix.run.loop import run_async
 from skillmix.run.regrade import Regrader, RunFiles, open_for_regrade, record_grader, regrade_plan
@@ -216,3 +220,28 @@ def test_a_server_without_a_batch_api_is_named_once_at_the_end_of_the_run(
     assert result.exit_code == 0, result.output
     said = f"{MODEL}@{server.base_url}/v1: the endpoint has no batch API; its calls went realtime"
     assert result.output.count(said) == 1, result.output
+
+
+def test_another_client_s_anthropic_batch_is_not_taken_for_a_lost_create() -> None:
+    """A message batch has no metadata: a lost create is matched by time and size, and an
+    ended candidate by the custom_ids it answered, so a batch of the same size that someone
+    else made meanwhile is not taken for it."""
+    hello = [{"role": "user", "content": "hi"}]
+    body: dict[str, Any] = {"model": "claude-3-5-haiku", "max_tokens": 16, "messages": hello}
+    keys = tuple(str(i) * 64 for i in range(3))
+
+    async def look(api: AnthropicBatches) -> None:
+        since = time.time()
+        theirs = await api.create("other", [api.line(f"theirs-{i}", body) for i in range(3)])
+        while not (await api.state(theirs)).ended:  # each retrieve moves it a step
+            pass
+        assert await api.find("ours", keys, since, set()) is None
+        ours = await api.create("ours", [api.line(key, body) for key in keys])
+        assert await api.find("ours", keys, since, set()) == ours  # running: not yet checked
+        while not (await api.state(ours)).ended:
+            pass
+        assert await api.find("ours", keys, since, set()) == ours
+
+    with start_server() as server:
+        client = AsyncAnthropic(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        asyncio.run(look(AnthropicBatches(client)))

@@ -15,6 +15,7 @@ from skillmix.models.sdk import SdkBackend
 from skillmix.records import ChatMessage, ContentPart, Usage
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # per image
+FLEX_TIMEOUT_S = 900.0  # a flex-tier call's timeout at least
 
 
 class OpenAIOptions(BackendOptions):
@@ -107,11 +108,14 @@ class OpenAIBackend(SdkBackend):
         # auth, retries-off and errors as `chat.completions.create`, without its per-call
         # TypedDict transform of the arguments and model construction of the reply (together
         # over 1 ms of CPU per multi-turn request, more than the rest of the harness).
+        options: dict[str, Any] = {"security": {"bearer_auth": True}}
+        if request.service_tier == "flex":  # slower replies: OpenAI advises a 15-minute timeout
+            options["timeout"] = max(self.settings.timeout_s, FLEX_TIMEOUT_S)
         response = await self.client.post(
             "/chat/completions",
             body=self.wire_body(request),
             cast_to=httpx2.Response,
-            options={"security": {"bearer_auth": True}},
+            options=options,
         )
         return parse_reply(response.json())
 

@@ -9,9 +9,11 @@ import asyncio
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from anthropic import AsyncAnthropic
 from typer.testing import CliRunner
@@ -19,6 +21,14 @@ from typer.testing import CliRunner
 from skillmix.cli import app
 from skillmix.config import ExtraGrader, ModelEntry, RunConfig, parse_config
 from skillmix.errors import SkillmixError
+from skillmix.models import (
+    BackendSettings,
+    ChatMessage,
+    GenerationParams,
+    ModelBackend,
+    ModelRequest,
+    create_backend,
+)
 from skillmix.models.anthropic_batch import AnthropicBatches
 from skillmix.run import batches as batch_module
 from skillmix.run.loop import run_async
@@ -245,3 +255,21 @@ def test_another_client_s_anthropic_batch_is_not_taken_for_a_lost_create() -> No
     with start_server() as server:
         client = AsyncAnthropic(api_key="sk-test", base_url=server.base_url, max_retries=0)
         asyncio.run(look(AnthropicBatches(client)))
+
+
+def test_a_flex_call_waits_longer_than_the_entry_s_timeout() -> None:
+    """Flex replies come slower: a flex call waits at least FLEX_TIMEOUT_S, where the same
+    call on the default tier times out at the entry's 0.3 s."""
+    hello: list[ChatMessage] = [{"role": "user", "content": "hi"}]
+    request = ModelRequest(messages=hello, params=GenerationParams(), seed=0)
+
+    async def ask(backend: ModelBackend) -> None:
+        output = await backend.generate(replace(request, service_tier="flex"))
+        assert output.service_tier == "flex" and output.text
+        with pytest.raises(openai.APITimeoutError):
+            await backend.generate(request)
+        await backend.aclose()
+
+    with start_server(latency_ms=600) as server:
+        settings = BackendSettings(base_url=server.base_url + "/v1", timeout_s=0.3)
+        asyncio.run(ask(create_backend(MODEL, settings)))

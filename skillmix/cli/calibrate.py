@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from skillmix.cli.console import console, errors, user_errors
 from skillmix.cli.evaluate import say_what_went_wrong
 from skillmix.cli.regrade import (
     BaseUrlOption,
+    BatchOption,
     GraderOption,
     NameOption,
     SystemPromptOption,
@@ -36,6 +37,7 @@ def calibrate_command(
     out: Annotated[
         Path | None, typer.Option(help="Its run directory (default: runs/calibrate/LABEL).")
     ] = None,
+    batch: BatchOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Grade the labelled calibration set and report the grader's accuracy per kind of
@@ -48,7 +50,8 @@ def calibrate_command(
     from skillmix.run.regrade import Regrader
 
     with user_errors():
-        entry = {"model": grader, "name": name, "base_url": base_url}
+        entry: dict[str, Any] = {"model": grader, "name": name, "base_url": base_url}
+        entry |= {"batch": True} if batch else {}
         chosen = extra_grader(
             {"entry": entry | {"system_prompt": system_prompt}, "gradings": gradings}
         )

@@ -122,14 +122,14 @@ def end_of_run(stats: RunStats | None, run_dir: Path, interrupted: str) -> None:
         errors.print(interrupted)
         raise typer.Exit(130)
     say_what_went_wrong(stats)
-    for notice in stats.notices:
-        console.print(notice, markup=False, highlight=False)
     report_command(run_dir)
     if stats.failed and not stats.calls + stats.cached:
         raise typer.Exit(1)  # nothing succeeded: the reasons are above
 
 
 def say_what_went_wrong(stats: RunStats) -> None:
+    for notice in stats.notices:  # (an endpoint without a batch API, say)
+        console.print(notice, markup=False, highlight=False)
     if stats.budget_reached:
         errors.print(
             f"budget reached: ${stats.spent_usd:.4f} spent; raise budget_usd and rerun "

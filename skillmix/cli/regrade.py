@@ -25,6 +25,9 @@ BaseUrlOption = Annotated[
 SystemPromptOption = Annotated[
     str | None, typer.Option("--system-prompt", help="The grader's system prompt.")
 ]
+BatchOption = Annotated[
+    bool, typer.Option("--batch", help="Through the provider's batch API, at half price.")
+]
 
 
 def regrade_command(
@@ -46,9 +49,7 @@ def regrade_command(
     grader_prompt: Annotated[
         Path | None, typer.Option("--grader-prompt", help="The grader template to use.")
     ] = None,
-    batch: Annotated[
-        bool, typer.Option("--batch", help="Through the provider's batch API, at half price.")
-    ] = False,
+    batch: BatchOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Grade the stored answers of a run with another grader, beside the run's own gradings,

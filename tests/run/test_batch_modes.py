@@ -219,6 +219,18 @@ def test_regrade_batch_sends_the_grader_s_calls_to_its_batch_api(tmp_path: Path)
     assert "batch: is for openai/ and anthropic/ models" in failed.output
 
 
+def test_calibrate_batch_sends_the_grader_s_calls_to_its_batch_api(tmp_path: Path) -> None:
+    with start_server(batch_api=False) as server:
+        url = server.base_url + "/v1"
+        command = ["calibrate", "--grader", "openai/gpt-4o", "--base-url", url, "--batch"]
+        result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "c"), "-q"])
+        assert result.exit_code == 0, result.output
+        assert server.stats()["requests"]["/v1/batches"] == 1
+        assert server.stats()["completed"] == 72  # every labelled answer, realtime
+    said = f"openai/gpt-4o@{url}: the endpoint has no batch API; its calls went realtime"
+    assert result.output.count(said) == 1, result.output
+
+
 def test_a_server_without_a_batch_api_is_named_once_at_the_end_of_the_run(
     tmp_path: Path,
 ) -> None:

@@ -1,7 +1,9 @@
 """Batch mode beyond one entry's batches (tests/run/test_batches.py): `batch:` for a whole
 run, stragglers cancelled once nearly done and finished realtime or on OpenAI's flex tier
-(priced from the tier the reply names), a batch list that lags a create, and re-grading
-through the batch API, all against the loopback server through the real SDKs."""
+(priced from the tier the reply names, waiting longer), a batch list that lags a create, an
+Anthropic batch of someone else's not taken for a lost create, an endpoint without a batch
+API told once, and re-grading and calibration through the batch API, all against the
+loopback server through the real SDKs."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Anthropic's Message Batches through the official SDK: the requests sent inline, the batch
 polled, its results read per custom_id once it has ended (none before: Anthropic gives no
 partial results). A message batch has no metadata, so a create that did not return is
-looked for among the batches made since its job was written, by its number of requests and,
-once a candidate has ended, by the custom_ids it answered."""
+looked for among the batches made since its job was written, by its number of requests, and
+confirmed by the custom_ids a candidate answered once it has ended."""
 
 from __future__ import annotations
 
@@ -12,14 +12,10 @@ from typing import Any
 import anthropic
 
 from skillmix.models.anthropic_api import message_output
-from skillmix.models.batch_api import BatchState, LineFailed, Result
+from skillmix.models.batch_api import BatchState, LineFailed, NotYetKnown, Result
 
 CLOCK_SKEW_S = 300  # the provider's clock against ours, when matching a lost create
 RETRIED_ERRORS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
-
-
-class AmbiguousBatch(Exception):
-    """More than one batch could be the one a lost create made: wait, send nothing."""
 
 
 class AnthropicBatches:
@@ -46,19 +42,22 @@ class AnthropicBatches:
         self, job: str, keys: tuple[str, ...], since: float, known: set[str]
     ) -> str | None:
         """The batch a lost create made, if one was made: created since the job (give or take
-        the clocks) with as many requests, not `known` as another job's, and, once ended,
-        answering these custom_ids. Two such: AmbiguousBatch (tried again later)."""
-        found = []
+        the clocks) with as many requests, not `known` as another job's, and answering these
+        custom_ids once it has ended (its results are needed anyway). NotYetKnown while such
+        a batch is still running."""
+        running = 0
         async for batch in self.client.messages.batches.list(limit=100):
             total = batch.request_counts.processing + _finished(batch.request_counts)
             recent = batch.created_at.timestamp() >= since - CLOCK_SKEW_S
             if not recent or total != len(keys) or str(batch.id) in known:
                 continue
-            if batch.processing_status != "ended" or await self._answers(batch.id, keys):
-                found.append(str(batch.id))
-        if len(found) > 1:
-            raise AmbiguousBatch(f"{len(found)} batches could hold this job's {len(keys)} calls")
-        return found[0] if found else None
+            if batch.processing_status != "ended":
+                running += 1
+            elif await self._answers(batch.id, keys):
+                return str(batch.id)
+        if running:
+            raise NotYetKnown(f"{running} running batches could hold this job's {len(keys)} calls")
+        return None
 
     async def _answers(self, batch_id: str, keys: tuple[str, ...]) -> bool:
         """Whether an ended batch's results are for these custom_ids (each a content key, so

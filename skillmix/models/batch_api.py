@@ -22,6 +22,11 @@ class LineFailed(Exception):
 Result = ModelOutput | LineFailed
 
 
+class NotYetKnown(Exception):
+    """Whether a create that did not return made a batch cannot be told yet (a batch that
+    could be its is still running): looked for again later, nothing sent meanwhile."""
+
+
 @dataclass(frozen=True)
 class BatchState:
     batch_id: str

@@ -29,7 +29,7 @@ from skillmix.errors import SkillmixError
 from skillmix.models import ModelBackend, ModelOutput
 from skillmix.models.anthropic_api import AnthropicBackend
 from skillmix.models.anthropic_batch import AnthropicBatches
-from skillmix.models.batch_api import BatchApi, BatchState, LineFailed, Result
+from skillmix.models.batch_api import BatchApi, BatchState, LineFailed, NotYetKnown, Result
 from skillmix.models.openai_api import OpenAIBackend
 from skillmix.models.openai_batch import OpenAIBatches
 from skillmix.run.batch_store import ABANDONED, ENDED, BatchLedger
@@ -202,7 +202,9 @@ class Batcher:
         except Exception as exc:
             if not self.api.uncertain(exc):
                 self._fail(job, exc)
-            return  # else looked for from its first poll on: made, or safe to send again
+            else:  # made, or safe to send again: looked for now and at later polls
+                await self._found(job)
+            return
         self.ledger.set_batch(job, batch_id)
         self.watched[job].batch_id = batch_id
         self.made += 1
@@ -211,7 +213,11 @@ class Batcher:
         """Whether the batch of a create that did not return (this process's, or a killed
         one's) is found; not found LOOKS times, its keys are sent again."""
         watched = self.watched[job]
-        watched.batch_id = await self._find(job)
+        try:
+            watched.batch_id = await self._find(job)
+        except NotYetKnown:  # a batch that may be its is running: wait for it, send nothing
+            self._poll_later(watched)
+            return False
         if watched.batch_id is not None:
             self.ledger.set_batch(job, watched.batch_id)
             self.made += 1
@@ -241,9 +247,7 @@ class Batcher:
             self._requeue(job, list(watched.keys))
             return
         if not state.ended:
-            watched.polls += 1
-            factor = min(POLL_BACKOFF**watched.polls, MAX_POLL_FACTOR)
-            watched.next_poll = time.monotonic() + self.settings.poll_s * factor
+            self._poll_later(watched)
             await self._cancel_if_straggling(watched, state)
             return
         if state.cancelled and self._cancels_stragglers():
@@ -252,6 +256,12 @@ class Batcher:
         self.ledger.set_status(job, ENDED)
         self.ended += 1
         self._deliver(job)
+
+    def _poll_later(self, watched: Watched) -> None:
+        """A running batch is polled less and less often, up to MAX_POLL_FACTOR x poll_s."""
+        watched.polls += 1
+        factor = min(POLL_BACKOFF**watched.polls, MAX_POLL_FACTOR)
+        watched.next_poll = time.monotonic() + self.settings.poll_s * factor
 
     def _cancels_stragglers(self) -> bool:
         settings = self.settings

@@ -33,12 +33,14 @@ class AnthropicRoutes:
     def handles(self, path: str) -> bool:
         return path.split("?")[0].startswith(PREFIX)
 
-    def dispatch(self, method: str, route: str, headers: dict[str, str], body: bytes) -> BatchReply:
+    def dispatch(
+        self, method: str, route: str, headers: dict[str, str], body: bytes, query: str = ""
+    ) -> BatchReply:
         host = headers.get("host", "127.0.0.1")
         if method == "POST" and route == PREFIX:
             return self._create(json.loads(body), host)
         if method == "GET" and route == PREFIX:
-            data = [self._json(b, host) for b in self.api.listed("anthropic")]
+            data = [self._json(b, host) for b in self.api.listed("anthropic", query)]
             page = {
                 "data": data,
                 "has_more": False,

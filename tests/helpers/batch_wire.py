@@ -42,6 +42,7 @@ BATCHES_PATH = "/v1/batches"
 STEPS = ("validating", "in_progress", "finalizing", "completed")
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 REFUSED_MODEL = "batch-refused"
+UNPOLLED_STEP_S = 0.5  # a batch nobody polls moves a step at most this often (seen in a list)
 FLAKY_MODEL = "batch-flaky"  # each request fails with an HTTP 500 line once, then runs
 Answer = Callable[[dict[str, Any]], dict[str, Any]]  # a request body -> the API's reply
 
@@ -70,6 +71,7 @@ class Batch:
     created_wall: float = field(default_factory=time.time)
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0})
     straggled: int = 0  # polls it spent with one line left (straggle_polls)
+    stepped: float = field(default_factory=time.monotonic)  # when it last moved a step
     unlisted: int = 0  # lists it is still missing from (list_lag)
 
     def as_json(self) -> dict[str, Any]:
@@ -253,21 +255,26 @@ class BatchApi:
             custom_id in b.custom_ids for b in self.batches.values() if b.status not in TERMINAL
         )
 
-    def listed(self, kind: str) -> list[Batch]:
-        """The batches a list shows, newest first (one that lags its create left out)."""
-        shown = []
+    def listed(self, kind: str, query: str) -> list[Batch]:
+        """The batches a list shows, newest first, at most its `limit` (one that lags its
+        create left out); one not polled for UNPOLLED_STEP_S moves a step, as time passes
+        for every batch, not only for those polled."""
+        limit = int(_query(query).get("limit", "20"))
+        shown: list[Batch] = []
         for batch in sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True):
-            if batch.kind != kind:
+            if batch.kind != kind or len(shown) == limit:
                 continue
             if batch.unlisted > 0:
                 batch.unlisted -= 1
                 continue
+            if time.monotonic() - batch.stepped >= UNPOLLED_STEP_S:
+                self.step(batch, polled=False)
             shown.append(batch)
         return shown
 
     def _list(self, query: str) -> BatchReply:
-        after = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("after")
-        newest = self.listed("openai")
+        after = _query(query).get("after")
+        newest = self.listed("openai", query)
         if after is not None:
             newest = [b for b in newest if b.id < after]
         data = [b.as_json() for b in newest]
@@ -288,9 +295,10 @@ class BatchApi:
             batch.status = "cancelling"
         return _ok(batch.as_json())
 
-    def step(self, batch: Batch) -> None:
+    def step(self, batch: Batch, polled: bool = True) -> None:
         """One poll's worth of virtual time."""
-        self.stats.polls[batch.id] += 1
+        self.stats.polls[batch.id] += polled
+        batch.stepped = time.monotonic()
         if batch.status in TERMINAL:
             return
         if batch.status == "cancelling":
@@ -358,6 +366,10 @@ class BatchApi:
     def _file(self, file_id: str, lines: list[dict[str, Any]]) -> str:
         self.files[file_id] = "".join(json.dumps(line) + "\n" for line in lines).encode()
         return file_id
+
+
+def _query(query: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in query.split("&") if "=" in part)
 
 
 def canonical(body: dict[str, Any]) -> str:

@@ -297,6 +297,7 @@ class Request:
     version: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""  # after the "?" of the target
 
     @property
     def keep_alive(self) -> bool:
@@ -789,8 +790,8 @@ class WireServer:
             if length > MAX_BODY_BYTES:
                 raise HttpError(413, "Request body too large.")
             body = await reader.readexactly(length) if length else b""
-        path = target.split("?", 1)[0]
-        return Request(method.upper(), path, version, headers, body)
+        path, _, query = target.partition("?")
+        return Request(method.upper(), path, version, headers, body, query)
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
         chunks: list[bytes] = []
@@ -842,12 +843,12 @@ class WireServer:
         if path != STATS_PATH:
             self.stats.requests[path] += 1
         if self.config.batch_api and self.batches.handles(path):
-            found = self.batches.dispatch(request.method, path, request.headers, request.body)
+            target = f"{path}?{request.query}"
+            found = self.batches.dispatch(request.method, target, request.headers, request.body)
             reply = Reply(found.status, found.body, reset=found.reset)
         elif self.config.batch_api and self.anthropic_batches.handles(path):
-            route = path.partition("?")[0]
             found = self.anthropic_batches.dispatch(
-                request.method, route, request.headers, request.body
+                request.method, path, request.headers, request.body, request.query
             )
             reply = Reply(found.status, found.body, reset=found.reset)
         elif path in API_PATHS:

@@ -18,6 +18,9 @@ finalizing -> completed), so a test runs a 24-hour batch in milliseconds; or, wi
 - ``straggle_polls``: a batch in_progress shows all lines but one done for N polls, then
   completes (a straggler, for a cancel at a share done);
 - ``list_lag``: a new batch is missing from the first N lists (a list that lags a create);
+- a list shows at most its ``limit``, and a batch in it that nobody polled for
+  ``UNPOLLED_STEP_S`` moves a step (time passes for it too: a batch whose id a killed run
+  never stored still ends);
 - ``refuse_batches``: the first N batches fail validation, ``token_limit_exceeded`` (a batch
   holding a request for the model ``REFUSED_MODEL`` always fails validation, ``model_not_found``).
 Counted for ``/stats``: batches created, lines billed, and each custom_id billed or submitted

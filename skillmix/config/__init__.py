@@ -23,8 +23,9 @@ from pydantic import (
 from skillmix.catalog.splits import SplitConfig
 from skillmix.config.batch import BATCH_PREFIXES
 from skillmix.config.batch import BatchSettings as BatchSettings
-from skillmix.config.batch import batch_switch as batch_switch
+from skillmix.config.batch import BatchSwitch as BatchSwitch
 from skillmix.config.batch import run_batch as run_batch
+from skillmix.config.batch import with_batch as with_batch
 from skillmix.config.fields import FilePath as FilePath
 from skillmix.config.fields import Number as Number
 from skillmix.config.fields import Strict as Strict
@@ -112,12 +113,7 @@ class ModelEntry(Strict):
     # backend-specific, typed by the backend (e.g. llama.cpp n_ctx, n_threads); kept raw here
     # so that entries with the same options share one backend (run/plan.py)
     options: dict[str, Any] = Field(default_factory=dict)
-    batch: BatchSettings | None = None  # `true`: the defaults
-
-    @field_validator("batch", mode="before")
-    @classmethod
-    def _batch_switch(cls, value: Any) -> Any:
-        return batch_switch(value)
+    batch: BatchSwitch = None  # `true`: the defaults
 
     @model_validator(mode="after")
     def _batch_backend(self) -> ModelEntry:
@@ -243,17 +239,12 @@ class RunConfig(Strict):
     novelty: NoveltyAssumptions = NoveltyAssumptions()  # for the novelty bound in reports
     budget_usd: Number | None = Field(default=None, gt=0)  # stop starting calls once spent
     # batch mode for every openai/ and anthropic/ entry that does not set its own `batch`
-    batch: BatchSettings | None = None
+    batch: BatchSwitch = None
 
     @model_validator(mode="before")
     @classmethod
     def _run_batch(cls, data: Any) -> Any:
         return run_batch(data, ("students", "grader", "graders"))
-
-    @field_validator("batch", mode="before")
-    @classmethod
-    def _batch_switch(cls, value: Any) -> Any:
-        return batch_switch(value)
 
     @field_validator("k")
     @classmethod

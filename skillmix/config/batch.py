@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from skillmix.config.fields import Number, Strict
 
@@ -37,6 +37,10 @@ def batch_switch(value: Any) -> Any:
     return None if value is False else value
 
 
+# a `batch:` field: true (the defaults), false or null (none), or the settings
+BatchSwitch = Annotated[BatchSettings | None, BeforeValidator(batch_switch)]
+
+
 def run_batch(data: Any, fields: tuple[str, ...]) -> Any:
     """A run's `batch:` given to each of its openai/ and anthropic/ entries (with one base_url)
     that does not set its own: `batch: false` keeps an entry realtime."""
@@ -46,14 +50,17 @@ def run_batch(data: Any, fields: tuple[str, ...]) -> Any:
     found = dict(data)
     for name in fields:
         if isinstance(value := found.get(name), list):
-            found[name] = [_with_batch(entry, batch) for entry in value]
+            found[name] = [with_batch(entry, batch) for entry in value]
         elif value is not None:
-            found[name] = _with_batch(value, batch)
+            found[name] = with_batch(value, batch)
     return found
 
 
-def _with_batch(entry: Any, batch: Any) -> Any:
-    if not isinstance(entry, dict) or "batch" in entry or isinstance(entry.get("base_url"), list):
+def with_batch(entry: Any, batch: Any) -> Any:
+    """One entry with the run's `batch:`, where it can batch and does not say otherwise."""
+    if batch is None or batch is False or not isinstance(entry, dict) or "batch" in entry:
+        return entry
+    if isinstance(entry.get("base_url"), list):
         return entry
     model = entry.get("model")
     if not isinstance(model, str) or not model.startswith(BATCH_PREFIXES):

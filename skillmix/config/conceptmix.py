@@ -14,13 +14,12 @@ from skillmix.config import (
     MAX_K_VALUES,
     MAX_STUDENTS,
     SEED_RANGE,
-    BatchSettings,
+    BatchSwitch,
     FilePath,
     ModelEntry,
     Number,
     RunConfig,
     Strict,
-    batch_switch,
     check_k,
     parse_config,
     prices_not_bools,
@@ -28,6 +27,7 @@ from skillmix.config import (
     stored_validated,
     unique_labels,
     validated,
+    with_batch,
 )
 from skillmix.errors import SkillmixError
 from skillmix.models.prices import Price
@@ -98,7 +98,7 @@ class ConceptMixConfig(Strict):
     prices: dict[str, Price] = Field(default_factory=dict)
     budget_usd: Number | None = Field(default=None, gt=0)
     # batch mode for the grader (and writer) where openai/ or anthropic/, unless set there
-    batch: BatchSettings | None = None
+    batch: BatchSwitch = None
 
     @model_validator(mode="before")
     @classmethod
@@ -107,16 +107,9 @@ class ConceptMixConfig(Strict):
         items = data.get("items") if isinstance(data, dict) else None
         generate = items.get("generate") if isinstance(items, dict) else None
         if isinstance(items, dict) and isinstance(generate, dict) and "writer" in generate:
-            wanted = {"batch": data.get("batch"), "writer": generate["writer"]}
-            writer = run_batch(wanted, ("writer",))
-            generate = {**generate, "writer": writer["writer"]}
-            data = {**data, "items": {**items, "generate": generate}}
+            writer = with_batch(generate["writer"], data.get("batch"))
+            data = {**data, "items": {**items, "generate": {**generate, "writer": writer}}}
         return data
-
-    @field_validator("batch", mode="before")
-    @classmethod
-    def _batch_switch(cls, value: Any) -> Any:
-        return batch_switch(value)
 
     @model_validator(mode="before")
     @classmethod

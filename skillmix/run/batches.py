@@ -226,8 +226,7 @@ class Batcher:
         if watched.looks >= LOOKS:
             self._requeue(job, list(watched.keys))
         else:
-            wait = self.settings.poll_s * POLL_BACKOFF**watched.looks
-            watched.next_poll = time.monotonic() + wait
+            self._poll_later(watched)
         return False
 
     async def _find(self, job: str) -> str | None:
@@ -258,7 +257,8 @@ class Batcher:
         self._deliver(job)
 
     def _poll_later(self, watched: Watched) -> None:
-        """A running batch is polled less and less often, up to MAX_POLL_FACTOR x poll_s."""
+        """A running batch (or one looked for) is polled less and less often, up to
+        MAX_POLL_FACTOR x poll_s."""
         watched.polls += 1
         factor = min(POLL_BACKOFF**watched.polls, MAX_POLL_FACTOR)
         watched.next_poll = time.monotonic() + self.settings.poll_s * factor

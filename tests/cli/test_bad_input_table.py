@@ -324,6 +324,17 @@ CONFIG_VALUES = [
     ("temperature-bool", "grader.params", {"temperature": False}, "temperature: expected a"),
     ("price-bool", "prices", {"openai/x": {"input": True, "output": 1}}, "not true/false"),
     ("unknown-key", "colour", "red", "unknown key"),
+    ("batch-size-zero", "batch", {"size": 0}, "greater than or equal to 1"),
+    ("batch-done-share-one", "batch", {"cancel_done_share": 1}, "less than 1"),
+    ("batch-stragglers-unknown", "batch", {"stragglers": "later"}, "'realtime'"),
+    ("batch-poll-bool", "batch", {"poll_s": True}, "not true/false"),
+    ("batch-in-process", "students.0", {"model": "llamacpp/smollm2", "batch": True}, "openai/"),
+    (
+        "batch-flex-anthropic",
+        "grader",
+        {"model": "anthropic/claude-3-5-haiku", "batch": {"stragglers": "flex"}},
+        "flex is OpenAI's",
+    ),
     ("unknown-model", "students.0.model", "nosuch/model", "nosuch/model"),
 ]
 
